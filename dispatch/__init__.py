@@ -1,0 +1,1 @@
+"""Driver supply: driver records, the GEO index of available drivers, nearest search, matching."""

@@ -1,0 +1,160 @@
+"""The supply store on Redis: driver records (the truth) and the GEO index (an index).
+
+Each operation is one round trip: a Lua script from `dispatch/lua/` doing the whole step.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis.typing import EncodableT, FieldT
+
+from dispatch.model import (
+    Driver,
+    DriverStatus,
+    LocationUpdate,
+    NearbyDriver,
+    Position,
+    UpdateOutcome,
+)
+from ridehail.keys import Keys
+from ridehail.lua import load_script
+from ridehail.redis_conn import translated_errors
+
+_CODES = {1: UpdateOutcome.APPLIED, 0: UpdateOutcome.IGNORED, -1: UpdateOutcome.UNKNOWN_DRIVER}
+
+
+def _text(value: Any) -> str | None:
+    if value is None:
+        return None
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _opt(value: float | None) -> str:
+    return "" if value is None else repr(value)
+
+
+def _driver_from_view(driver_id: str, view: Sequence[Any]) -> Driver:
+    status, lat, lng, seen, name, vehicle, version = (_text(v) for v in view[:7])
+    position = Position(float(lat), float(lng)) if lat is not None and lng is not None else None
+    return Driver(
+        driver_id=driver_id,
+        name=name or "",
+        vehicle=vehicle or None,
+        status=DriverStatus(status or DriverStatus.OFFLINE.value),
+        position=position,
+        last_seen_ms=int(seen) if seen is not None else None,
+        version=int(version or 0),
+    )
+
+
+class RedisSupply:
+    """`SupplyStore` on one Redis (or fakeredis) client."""
+
+    def __init__(self, client: aioredis.Redis, keys: Keys) -> None:
+        self._redis = client
+        self._keys = keys
+        self._update = client.register_script(load_script("dispatch", "update_locations"))
+        self._nearest = client.register_script(load_script("dispatch", "nearest"))
+        self._sweep = client.register_script(load_script("dispatch", "sweep_stale"))
+        self._set_status = client.register_script(load_script("dispatch", "set_status"))
+        self._get = client.register_script(load_script("dispatch", "get_driver"))
+
+    async def create_driver(
+        self, driver_id: str, name: str, vehicle: str | None, token_hash: str
+    ) -> None:
+        fields: dict[FieldT, EncodableT] = {
+            "status": DriverStatus.OFFLINE.value,
+            "name": name,
+            "tok": token_hash,
+            "ver": 0,
+        }
+        if vehicle:
+            fields["veh"] = vehicle
+        async with translated_errors():
+            await self._redis.hset(self._keys.driver(driver_id), mapping=fields)
+
+    async def token_hash(self, driver_id: str) -> str | None:
+        async with translated_errors():
+            return _text(await self._redis.hget(self._keys.driver(driver_id), "tok"))
+
+    async def apply_locations(
+        self, updates: Sequence[LocationUpdate]
+    ) -> list[tuple[UpdateOutcome, str | None]]:
+        """Apply updates in order, in one script call; per update its outcome and pending offer."""
+        if not updates:
+            return []
+        keys = [self._keys.available_geo(), self._keys.last_seen()]
+        args: list[str] = []
+        for u in updates:
+            keys.append(self._keys.driver(u.driver_id))
+            recorded = "" if u.recorded_ms is None else str(u.recorded_ms)
+            args += [
+                u.driver_id,
+                repr(u.position.lng),
+                repr(u.position.lat),
+                recorded,
+                _opt(u.heading_deg),
+                _opt(u.speed_mps),
+            ]
+        async with translated_errors():
+            reply = await self._update(keys=keys, args=args)
+        return [
+            (_CODES[int(reply[i])], _text(reply[i + 1]) or None) for i in range(0, len(reply), 2)
+        ]
+
+    async def nearest(
+        self,
+        at: Position,
+        k: int,
+        *,
+        initial_radius_m: float,
+        max_radius_m: float,
+        stale_after_ms: int,
+        exclude: Sequence[str] = (),
+    ) -> list[NearbyDriver]:
+        keys = [self._keys.available_geo(), self._keys.last_seen()]
+        args: list[str | int | float] = [
+            at.lng,
+            at.lat,
+            k,
+            initial_radius_m,
+            max_radius_m,
+            stale_after_ms,
+            *exclude,
+        ]
+        async with translated_errors():
+            reply = await self._nearest(keys=keys, args=args)
+        return [
+            NearbyDriver(
+                driver_id=_text(reply[i]) or "",
+                distance_m=float(reply[i + 1]),
+                position=Position(lat=float(reply[i + 3]), lng=float(reply[i + 2])),
+            )
+            for i in range(0, len(reply), 4)
+        ]
+
+    async def sweep_stale(self, stale_after_ms: int, batch: int = 500) -> int:
+        keys = [self._keys.available_geo(), self._keys.last_seen()]
+        async with translated_errors():
+            return int(await self._sweep(keys=keys, args=[stale_after_ms, batch]))
+
+    async def set_status(
+        self, driver_id: str, status: DriverStatus, stale_after_ms: int
+    ) -> tuple[Driver, int] | None:
+        keys = [self._keys.driver(driver_id), self._keys.available_geo(), self._keys.last_seen()]
+        async with translated_errors():
+            view = await self._set_status(keys=keys, args=[driver_id, status.value, stale_after_ms])
+        return (_driver_from_view(driver_id, view), int(view[-1])) if view else None
+
+    async def get_driver(self, driver_id: str) -> tuple[Driver, int] | None:
+        """The driver and the server's time in ms, or None when no such driver exists."""
+        async with translated_errors():
+            view = await self._get(keys=[self._keys.driver(driver_id)], args=[])
+        return (_driver_from_view(driver_id, view), int(view[-1])) if view else None
+
+    async def available_count(self) -> int:
+        async with translated_errors():
+            return int(await self._redis.zcard(self._keys.last_seen()))

@@ -1,0 +1,104 @@
+"""Supply use cases. They take their store as an argument and know nothing of HTTP."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from dispatch.model import (
+    Driver,
+    DriverNotFound,
+    DriverStatus,
+    LocationUpdate,
+    NearbyDriver,
+    Position,
+    UpdateOutcome,
+)
+
+
+class SupplyStore(Protocol):
+    async def create_driver(
+        self, driver_id: str, name: str, vehicle: str | None, token_hash: str
+    ) -> None: ...
+
+    async def apply_locations(
+        self, updates: Sequence[LocationUpdate]
+    ) -> list[tuple[UpdateOutcome, str | None]]: ...
+
+    async def nearest(
+        self,
+        at: Position,
+        k: int,
+        *,
+        initial_radius_m: float,
+        max_radius_m: float,
+        stale_after_ms: int,
+        exclude: Sequence[str] = (),
+    ) -> list[NearbyDriver]: ...
+
+    async def sweep_stale(self, stale_after_ms: int, batch: int = 500) -> int: ...
+
+    async def set_status(
+        self, driver_id: str, status: DriverStatus, stale_after_ms: int
+    ) -> tuple[Driver, int] | None: ...
+
+    async def get_driver(self, driver_id: str) -> tuple[Driver, int] | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class SupplyPolicy:
+    stale_after_ms: int = 30_000
+    initial_radius_m: float = 100.0
+    max_radius_m: float = 50_000.0
+
+
+@dataclass(frozen=True, slots=True)
+class DriverSnapshot:
+    """A driver as read at `now_ms` on the server's clock."""
+
+    driver: Driver
+    now_ms: int
+    fresh: bool
+
+
+class SupplyService:
+    def __init__(self, store: SupplyStore, policy: SupplyPolicy) -> None:
+        self.store = store
+        self.policy = policy
+
+    async def update_location(self, update: LocationUpdate) -> tuple[bool, str | None]:
+        """(applied, pending offer). Raises DriverNotFound for an unknown driver."""
+        [(outcome, offer)] = await self.store.apply_locations([update])
+        if outcome is UpdateOutcome.UNKNOWN_DRIVER:
+            raise DriverNotFound(update.driver_id)
+        return outcome is UpdateOutcome.APPLIED, offer
+
+    async def update_locations(self, updates: Sequence[LocationUpdate]) -> list[UpdateOutcome]:
+        return [outcome for outcome, _ in await self.store.apply_locations(updates)]
+
+    async def set_status(self, driver_id: str, status: DriverStatus) -> DriverSnapshot:
+        found = await self.store.set_status(driver_id, status, self.policy.stale_after_ms)
+        return self._snapshot(driver_id, found)
+
+    async def get_driver(self, driver_id: str) -> DriverSnapshot:
+        return self._snapshot(driver_id, await self.store.get_driver(driver_id))
+
+    async def nearby(self, at: Position, radius_m: float, limit: int) -> list[NearbyDriver]:
+        return await self.store.nearest(
+            at,
+            limit,
+            initial_radius_m=min(self.policy.initial_radius_m, radius_m),
+            max_radius_m=min(radius_m, self.policy.max_radius_m),
+            stale_after_ms=self.policy.stale_after_ms,
+        )
+
+    async def sweep(self) -> int:
+        return await self.store.sweep_stale(self.policy.stale_after_ms)
+
+    def _snapshot(self, driver_id: str, found: tuple[Driver, int] | None) -> DriverSnapshot:
+        if found is None:
+            raise DriverNotFound(driver_id)
+        driver, now_ms = found
+        fresh = driver.is_fresh(now_ms, self.policy.stale_after_ms)
+        return DriverSnapshot(driver=driver, now_ms=now_ms, fresh=fresh)

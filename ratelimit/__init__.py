@@ -1,0 +1,1 @@
+"""A Redis token bucket, usable on its own."""

@@ -1,0 +1,1 @@
+"""ridehail: the wiring of the bounded contexts (dispatch, trips, ratelimit) into one service."""

@@ -1,0 +1,65 @@
+"""The app factory: settings and a Redis client in, a FastAPI app out."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+import redis.asyncio as aioredis
+from fastapi import FastAPI
+
+from dispatch.api import router as drivers_router
+from dispatch.sweeper import sweep_forever
+from ridehail import problems
+from ridehail.bootstrap import build_services
+from ridehail.observability import STALE_SWEPT, EdgeMiddleware
+from ridehail.ops_api import router as ops_router
+from ridehail.redis_conn import connect
+from ridehail.settings import Settings
+from trips.api import router as riders_router
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings, redis: aioredis.Redis | None = None) -> FastAPI:
+    """Build the app. Pass `redis` to share a client (tests); otherwise one is made at start."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        client = redis or connect(
+            settings.redis_url,
+            timeout_s=settings.redis_timeout_s,
+            max_connections=settings.redis_max_connections,
+        )
+        services = build_services(settings, client)
+        app.state.services = services
+        sweeper = asyncio.create_task(
+            sweep_forever(services.supply, settings.sweep_interval_s, STALE_SWEPT.inc),
+            name="stale-sweeper",
+        )
+        log.info("ridehail ready", extra={"redis": "embedded" if not settings.redis_url else "url"})
+        try:
+            yield
+        finally:
+            sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sweeper
+            if redis is None:
+                await client.aclose()
+
+    app = FastAPI(
+        title="ridehail",
+        version="1",
+        summary="A mini ride-hailing backend: supply, dispatch, trips.",
+        lifespan=lifespan,
+    )
+    problems.install(app)
+    app.add_middleware(
+        EdgeMiddleware, max_body_bytes=settings.max_body_bytes, access_log=settings.access_log
+    )
+    app.include_router(ops_router)
+    app.include_router(drivers_router)
+    app.include_router(riders_router)
+    return app

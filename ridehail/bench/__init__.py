@@ -1,0 +1,1 @@
+"""`ridehail bench`: measurements beside their baselines, in one run on one machine."""

@@ -1,0 +1,194 @@
+"""Structured JSON logs with a request id, Prometheus metrics, and the ASGI edge middleware."""
+
+from __future__ import annotations
+
+import contextvars
+import json
+import logging
+import re
+import sys
+import time
+import uuid
+from typing import Any
+
+from prometheus_client import Counter, Histogram
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from ridehail.problems import PROBLEM_JSON
+
+request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "request_id", default=None
+)
+
+HTTP_REQUESTS = Counter(
+    "ridehail_http_requests_total",
+    "HTTP requests by route and status",
+    ["method", "route", "status"],
+)
+HTTP_LATENCY = Histogram(
+    "ridehail_http_request_duration_seconds",
+    "HTTP request latency by route",
+    ["method", "route"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+)
+LOCATION_UPDATES = Counter(
+    "ridehail_location_updates_total",
+    "Driver location updates by outcome (applied, ignored as not newer, rejected)",
+    ["outcome"],
+)
+STALE_SWEPT = Counter(
+    "ridehail_stale_drivers_swept_total", "Drivers removed from the index for not pinging"
+)
+REDIS_UNAVAILABLE = Counter(
+    "ridehail_redis_unavailable_total", "Requests answered 503 because Redis did not answer"
+)
+
+_STANDARD_ATTRS = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message"}
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "ts": round(record.created, 3),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        request_id = request_id_var.get()
+        if request_id:
+            entry["request_id"] = request_id
+        for key, value in record.__dict__.items():
+            if key not in _STANDARD_ATTRS and not key.startswith("_"):
+                entry[key] = value
+        if record.exc_info:
+            entry["exc"] = self.formatException(record.exc_info)
+        return json.dumps(entry, default=str)
+
+
+def configure_logging(level: str) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    for noisy in ("uvicorn.access",):
+        logging.getLogger(noisy).disabled = True
+    for name in ("uvicorn", "uvicorn.error"):
+        logging.getLogger(name).handlers[:] = []
+        logging.getLogger(name).propagate = True
+
+
+access_log = logging.getLogger("ridehail.access")
+
+
+class EdgeMiddleware:
+    """Request id, body size limit, access log and HTTP metrics, as one pure ASGI layer."""
+
+    def __init__(self, app: ASGIApp, *, max_body_bytes: int, access_log: bool) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+        self.access_log = access_log
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = _incoming_request_id(scope) or uuid.uuid4().hex
+        token = request_id_var.set(request_id)
+        started = time.perf_counter()
+        status = 500
+        limit = self.max_body_bytes
+        seen = 0
+        too_large = _declared_length(scope) > limit
+
+        async def limited_receive() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > limit:
+                    # FastAPI re-raises an HTTPException from the body read as it is.
+                    raise HTTPException(413, f"request bodies are limited to {limit} bytes")
+            return message
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message["headers"] = [
+                    *message.get("headers", []),
+                    (b"x-request-id", request_id.encode()),
+                ]
+            await send(message)
+
+        try:
+            if too_large:
+                await _send_too_large(send_with_id, limit)
+            else:
+                await self.app(scope, limited_receive, send_with_id)
+        finally:
+            elapsed = time.perf_counter() - started
+            route = scope.get("route")
+            template = getattr(route, "path", None) or "unmatched"
+            method = scope["method"]
+            HTTP_REQUESTS.labels(method, template, str(status)).inc()
+            HTTP_LATENCY.labels(method, template).observe(elapsed)
+            if self.access_log:
+                access_log.info(
+                    "request",
+                    extra={
+                        "method": method,
+                        "route": template,
+                        "status": status,
+                        "ms": round(elapsed * 1000, 2),
+                    },
+                )
+            request_id_var.reset(token)
+
+
+async def _send_too_large(send: Send, limit: int) -> None:
+    body = json.dumps(
+        {
+            "type": "urn:ridehail:problem:payload-too-large",
+            "title": "Payload too large",
+            "status": 413,
+            "detail": f"request bodies are limited to {limit} bytes",
+        }
+    ).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 413,
+            "headers": [
+                (b"content-type", PROBLEM_JSON.encode()),
+                (b"content-length", str(len(body)).encode()),
+                (b"connection", b"close"),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+def _header(scope: Scope, name: bytes) -> bytes | None:
+    for key, value in scope.get("headers", ()):
+        if key == name:
+            return bytes(value)
+    return None
+
+
+def _incoming_request_id(scope: Scope) -> str | None:
+    raw = _header(scope, b"x-request-id")
+    if raw is None:
+        return None
+    value = raw.decode("latin-1")
+    return value if _REQUEST_ID.match(value) else None
+
+
+def _declared_length(scope: Scope) -> int:
+    raw = _header(scope, b"content-length")
+    try:
+        return int(raw) if raw is not None else 0
+    except ValueError:
+        return 0

@@ -1,0 +1,98 @@
+"""Test helpers that start real servers: a throwaway redis-server, a `ridehail serve` process."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+
+ADMIN_TOKEN = "test-admin-token-0123456789"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def redis_server_binary() -> str | None:
+    return shutil.which("redis-server")
+
+
+@contextlib.contextmanager
+def running_redis(*extra_args: str) -> Iterator[str]:
+    """A private redis-server on a free port; yields its URL and kills it afterwards."""
+    binary = redis_server_binary()
+    assert binary, "redis-server is not installed"
+    port = free_port()
+    with tempfile.TemporaryDirectory(prefix="ridehail-redis-") as workdir:
+        args = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", ""]
+        args += ["--appendonly", "no", "--dir", workdir, *extra_args]
+        proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            _wait_for_port(port, proc)
+            yield f"redis://127.0.0.1:{port}/0"
+        finally:
+            proc.kill()
+            proc.wait(timeout=10)
+
+
+def _wait_for_port(port: int, proc: subprocess.Popen[bytes], timeout_s: float = 10) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server on port {port} exited with {proc.returncode}")
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+            return
+        time.sleep(0.05)
+    raise RuntimeError(f"nothing listening on port {port} after {timeout_s}s")
+
+
+@contextlib.contextmanager
+def running_ridehail(redis_url: str | None, **env: str) -> Iterator[str]:
+    """`ridehail serve` as a real process on a free port; yields its base URL."""
+    port = free_port()
+    environment = {**os.environ, "RIDEHAIL_ADMIN_TOKEN": ADMIN_TOKEN, **env}
+    environment.pop("REDIS_URL", None)
+    if redis_url:
+        environment["REDIS_URL"] = redis_url
+    ridehail = Path(sys.executable).with_name("ridehail")
+    log = tempfile.TemporaryFile()  # noqa: SIM115 - closed in the finally below
+    proc = subprocess.Popen(
+        [str(ridehail), "serve", "--port", str(port)],
+        env=environment,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            if proc.poll() is not None:
+                log.seek(0)
+                raise RuntimeError(f"ridehail serve exited:\n{log.read().decode()[-3000:]}")
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"{base}/healthz", timeout=0.5).status_code == 200:
+                    break
+            if time.monotonic() > deadline:
+                raise RuntimeError("ridehail serve did not become healthy")
+            time.sleep(0.1)
+        yield base
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()

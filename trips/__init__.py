@@ -1,0 +1,1 @@
+"""Trips: riders, the trip model and state machine, the pricing client."""
