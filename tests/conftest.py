@@ -16,8 +16,10 @@ import fakeredis
 import httpx
 import pytest
 import redis.asyncio as aioredis
+from fastapi import FastAPI
 
 from ridehail.app import create_app
+from ridehail.bootstrap import Services
 from ridehail.settings import Settings
 from tests.support import ADMIN_TOKEN, redis_server_binary, running_redis
 
@@ -83,15 +85,26 @@ def settings() -> Settings:
 
 
 @pytest.fixture
-async def client(
-    redis_client: aioredis.Redis, settings: Settings
-) -> AsyncIterator[httpx.AsyncClient]:
+async def app(redis_client: aioredis.Redis, settings: Settings) -> AsyncIterator[FastAPI]:
+    """The app over the parametrised Redis backend, its lifespan (and sweeper) running."""
+    application = create_app(settings, redis=redis_client)
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+@pytest.fixture
+def services(app: FastAPI) -> Services:
+    """The running app's wired services, for seeding data without going through HTTP."""
+    wired: Services = app.state.services
+    return wired
+
+
+@pytest.fixture
+async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     """An HTTP client talking to the app in-process, over the parametrised Redis backend."""
-    app = create_app(settings, redis=redis_client)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://ridehail") as c:
-            yield c
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://ridehail") as c:
+        yield c
 
 
 @pytest.fixture

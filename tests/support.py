@@ -30,11 +30,11 @@ def redis_server_binary() -> str | None:
 
 
 @contextlib.contextmanager
-def running_redis(*extra_args: str) -> Iterator[str]:
-    """A private redis-server on a free port; yields its URL and kills it afterwards."""
+def running_redis(*extra_args: str, port: int | None = None) -> Iterator[str]:
+    """A private redis-server (on `port`, else a free one); yields its URL, kills it afterwards."""
     binary = redis_server_binary()
     assert binary, "redis-server is not installed"
-    port = free_port()
+    port = port or free_port()
     with tempfile.TemporaryDirectory(prefix="ridehail-redis-") as workdir:
         args = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", ""]
         args += ["--appendonly", "no", "--dir", workdir, *extra_args]
