@@ -36,14 +36,18 @@ class Driver:
 
 
 async def register(client: httpx.AsyncClient, name: str | None = None) -> Driver:
-    reply = await client.post("/v1/drivers", json={"name": name or f"driver-{secrets.token_hex(3)}"})
+    reply = await client.post(
+        "/v1/drivers", json={"name": name or f"driver-{secrets.token_hex(3)}"}
+    )
     assert reply.status_code == 201, reply.text
     body = reply.json()
     return Driver(body["driver_id"], body["token"])
 
 
 async def set_status(client: httpx.AsyncClient, driver: Driver, status: str) -> dict[str, Any]:
-    reply = await client.put(f"{driver.path}/status", json={"status": status}, headers=driver.headers)
+    reply = await client.put(
+        f"{driver.path}/status", json={"status": status}, headers=driver.headers
+    )
     assert reply.status_code == 200, reply.text
     body: dict[str, Any] = reply.json()
     return body

@@ -61,7 +61,8 @@ def test_a_new_id_carries_its_role_prefix_and_random_hex() -> None:
 
 def test_a_minted_token_names_its_principal_and_is_never_minted_twice() -> None:
     first, second = mint_token("drv_1"), mint_token("drv_1")
-    assert first.startswith("drv_1.") and second.startswith("drv_1.")
+    assert first.startswith("drv_1.")
+    assert second.startswith("drv_1.")
     assert first != second
     assert len(first.partition(".")[2]) >= 40  # 32 random bytes, urlsafe base64
 
