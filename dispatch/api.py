@@ -30,6 +30,7 @@ from dispatch.schemas import (
     NearbyPublic,
     Rejected,
     StatusIn,
+    offer_public,
 )
 from ridehail.auth import Role, hash_token, mint_token, new_id
 from ridehail.deps import PrincipalDep, ServicesDep
@@ -128,9 +129,9 @@ async def update_location(
     update = LocationUpdate(
         driver_id, body.to_position(), recorded, body.heading_deg, body.speed_mps
     )
-    applied, offer = await services.supply.update_location(update)
+    applied, offer, expires_ms = await services.supply.update_location(update)
     LOCATION_UPDATES.labels("applied" if applied else "ignored").inc()
-    return LocationAck(applied=applied, offer=None if offer is None else _offer(offer))
+    return LocationAck(applied=applied, offer=offer_public(offer, expires_ms))
 
 
 @router.put("/{driver_id}/status")
@@ -148,10 +149,3 @@ async def get_driver(driver_id: DriverId, services: ServicesDep, who: PrincipalD
     """The driver as the server sees it now, with `fresh` judged on the server's clock."""
     who.require_self_or_admin(Role.DRIVER, driver_id)
     return DriverPublic.of(await services.supply.get_driver(driver_id))
-
-
-def _offer(raw: str) -> dict[str, object]:
-    import json
-
-    decoded: dict[str, object] = json.loads(raw)
-    return decoded

@@ -30,6 +30,8 @@ class DriverBusy(DispatchError, Conflict):
 class DriverStatus(StrEnum):
     OFFLINE = "offline"
     AVAILABLE = "available"
+    OFFERED = "offered"  # holds one offer; set only by a claim
+    ON_TRIP = "on_trip"  # accepted a trip; set only by accepting
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,7 +66,7 @@ class LocationUpdate:
 
 class UpdateOutcome(StrEnum):
     APPLIED = "applied"
-    IGNORED = "ignored"  # older than (or as old as) the last applied update
+    IGNORED = "ignored"  # not newer than the last applied update, or older than the limit
     UNKNOWN_DRIVER = "unknown_driver"
 
 
@@ -76,10 +78,22 @@ class Driver:
     status: DriverStatus
     position: Position | None
     last_seen_ms: int | None
-    version: int
+    version: int  # the claim version: bumped by every claim, the fencing token of the offer
+    trip_id: str | None = None
+    offer_json: str | None = None
+    offer_expires_ms: int | None = None
 
     def is_fresh(self, now_ms: int, stale_after_ms: int) -> bool:
         return self.last_seen_ms is not None and now_ms - self.last_seen_ms <= stale_after_ms
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """A driver claimed for a trip: `token` must accompany every later write about it."""
+
+    driver_id: str
+    token: int
+    expires_ms: int
 
 
 @dataclass(frozen=True, slots=True)

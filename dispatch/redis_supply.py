@@ -12,7 +12,9 @@ import redis.asyncio as aioredis
 from redis.typing import EncodableT, FieldT
 
 from dispatch.model import (
+    Claim,
     Driver,
+    DriverBusy,
     DriverStatus,
     LocationUpdate,
     NearbyDriver,
@@ -37,7 +39,9 @@ def _opt(value: float | None) -> str:
 
 
 def _driver_from_view(driver_id: str, view: Sequence[Any]) -> Driver:
-    status, lat, lng, seen, name, vehicle, version = (_text(v) for v in view[:7])
+    status, lat, lng, seen, name, vehicle, version, trip, offer, oexp = (
+        _text(v) for v in view[:10]
+    )
     position = Position(float(lat), float(lng)) if lat is not None and lng is not None else None
     return Driver(
         driver_id=driver_id,
@@ -47,15 +51,23 @@ def _driver_from_view(driver_id: str, view: Sequence[Any]) -> Driver:
         position=position,
         last_seen_ms=int(seen) if seen is not None else None,
         version=int(version or 0),
+        trip_id=trip or None,
+        offer_json=offer or None,
+        offer_expires_ms=int(oexp) if oexp else None,
     )
 
 
 class RedisSupply:
     """`SupplyStore` on one Redis (or fakeredis) client."""
 
-    def __init__(self, client: aioredis.Redis, keys: Keys) -> None:
+    def __init__(self, client: aioredis.Redis, keys: Keys, positions_cap: int = 0) -> None:
         self._redis = client
         self._keys = keys
+        self._positions_cap = positions_cap
+        self._claim = client.register_script(load_script("dispatch", "claim_driver"))
+        self._accept = client.register_script(load_script("dispatch", "accept_offer"))
+        self._release = client.register_script(load_script("dispatch", "release_driver"))
+        self._lease = client.register_script(load_script("ridehail", "lease_due"))
         self._update = client.register_script(load_script("dispatch", "update_locations"))
         self._nearest = client.register_script(load_script("dispatch", "nearest"))
         self._sweep = client.register_script(load_script("dispatch", "sweep_stale"))
@@ -81,13 +93,16 @@ class RedisSupply:
             return _text(await self._redis.hget(self._keys.driver(driver_id), "tok"))
 
     async def apply_locations(
-        self, updates: Sequence[LocationUpdate]
-    ) -> list[tuple[UpdateOutcome, str | None]]:
-        """Apply updates in order, in one script call; per update its outcome and pending offer."""
+        self, updates: Sequence[LocationUpdate], stale_after_ms: int
+    ) -> list[tuple[UpdateOutcome, str | None, int | None]]:
+        """Apply updates in order, in one script call.
+
+        Per update: its outcome, and the driver's pending offer (JSON) with its expiry in ms.
+        """
         if not updates:
             return []
-        keys = [self._keys.available_geo(), self._keys.last_seen()]
-        args: list[str] = []
+        keys = [self._keys.available_geo(), self._keys.last_seen(), self._keys.positions()]
+        args: list[str] = [str(self._positions_cap), str(stale_after_ms)]
         for u in updates:
             keys.append(self._keys.driver(u.driver_id))
             recorded = "" if u.recorded_ms is None else str(u.recorded_ms)
@@ -102,7 +117,12 @@ class RedisSupply:
         async with translated_errors():
             reply = await self._update(keys=keys, args=args)
         return [
-            (_CODES[int(reply[i])], _text(reply[i + 1]) or None) for i in range(0, len(reply), 2)
+            (
+                _CODES[int(reply[i])],
+                _text(reply[i + 1]) or None,
+                int(reply[i + 2]) if reply[i + 2] else None,
+            )
+            for i in range(0, len(reply), 3)
         ]
 
     async def nearest(
@@ -144,10 +164,68 @@ class RedisSupply:
     async def set_status(
         self, driver_id: str, status: DriverStatus, stale_after_ms: int
     ) -> tuple[Driver, int] | None:
+        """The driver after the change and the server time; None when unknown.
+
+        Raises DriverBusy while the driver holds an offer or a trip.
+        """
         keys = [self._keys.driver(driver_id), self._keys.available_geo(), self._keys.last_seen()]
         async with translated_errors():
             view = await self._set_status(keys=keys, args=[driver_id, status.value, stale_after_ms])
+        if len(view) == 1:
+            raise DriverBusy(f"driver {driver_id} holds an offer or a trip")
         return (_driver_from_view(driver_id, view), int(view[-1])) if view else None
+
+    async def claim(
+        self, driver_id: str, trip_id: str, *, stale_after_ms: int, ttl_ms: int, offer_json: str
+    ) -> Claim | None:
+        """Claim an available, fresh driver for a trip (one CAS); None when it cannot be."""
+        keys = self._claim_keys(driver_id)
+        args: list[EncodableT] = [driver_id, trip_id, stale_after_ms, ttl_ms, offer_json]
+        async with translated_errors():
+            version, expires = await self._claim(keys=keys, args=args)
+        if int(version) == 0:
+            return None
+        return Claim(driver_id=driver_id, token=int(version), expires_ms=int(expires))
+
+    async def accept_offer(self, driver_id: str, trip_id: str, token: int) -> int:
+        """1 accepted, 0 the driver does not hold that offer, -1 it has expired."""
+        keys = [self._keys.driver(driver_id), self._keys.offer_expiries()]
+        async with translated_errors():
+            return int(await self._accept(keys=keys, args=[driver_id, trip_id, token]))
+
+    async def release(
+        self,
+        driver_id: str,
+        trip_id: str,
+        token: int,
+        *,
+        stale_after_ms: int,
+        only_if_expired: bool = False,
+    ) -> bool:
+        """Make the driver available again where it is, if it still holds `trip_id` at `token`."""
+        keys = self._claim_keys(driver_id)
+        args: list[EncodableT] = [driver_id, trip_id, token, stale_after_ms]
+        args.append("1" if only_if_expired else "0")
+        async with translated_errors():
+            return bool(await self._release(keys=keys, args=args))
+
+    async def lease_expired_offers(self, batch: int, lease_ms: int) -> list[str]:
+        """Driver ids whose offer has expired, each leased to this caller for `lease_ms`."""
+        async with translated_errors():
+            ids = await self._lease(keys=[self._keys.offer_expiries()], args=[batch, lease_ms])
+        return [_text(i) or "" for i in ids]
+
+    async def forget_offer(self, driver_id: str) -> None:
+        async with translated_errors():
+            await self._redis.zrem(self._keys.offer_expiries(), driver_id)
+
+    def _claim_keys(self, driver_id: str) -> list[str]:
+        return [
+            self._keys.driver(driver_id),
+            self._keys.available_geo(),
+            self._keys.last_seen(),
+            self._keys.offer_expiries(),
+        ]
 
     async def get_driver(self, driver_id: str) -> tuple[Driver, int] | None:
         """The driver and the server's time in ms, or None when no such driver exists."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
@@ -81,6 +82,16 @@ class StatusIn(Schema):
     status: Literal["available", "offline"]
 
 
+def offer_public(offer_json: str | None, expires_ms: int | None) -> dict[str, Any] | None:
+    """The offer a driver sees: `{trip_id, expires_at, pickup, dropoff, fare}`."""
+    if offer_json is None or expires_ms is None:
+        return None
+    offer: dict[str, Any] = json.loads(offer_json)
+    moment = datetime.fromtimestamp(expires_ms / 1000, tz=UTC)
+    offer["expires_at"] = moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return offer
+
+
 class DriverPublic(BaseModel):
     driver_id: str
     name: str
@@ -106,6 +117,8 @@ class DriverPublic(BaseModel):
             lng=d.position.lng if d.position else None,
             last_seen=datetime.fromtimestamp(seen / 1000, tz=UTC) if seen is not None else None,
             fresh=snapshot.fresh,
+            trip_id=d.trip_id,
+            offer=offer_public(d.offer_json, d.offer_expires_ms),
         )
 
 

@@ -23,8 +23,8 @@ class SupplyStore(Protocol):
     ) -> None: ...
 
     async def apply_locations(
-        self, updates: Sequence[LocationUpdate]
-    ) -> list[tuple[UpdateOutcome, str | None]]: ...
+        self, updates: Sequence[LocationUpdate], stale_after_ms: int
+    ) -> list[tuple[UpdateOutcome, str | None, int | None]]: ...
 
     async def nearest(
         self,
@@ -67,15 +67,18 @@ class SupplyService:
         self.store = store
         self.policy = policy
 
-    async def update_location(self, update: LocationUpdate) -> tuple[bool, str | None]:
-        """(applied, pending offer). Raises DriverNotFound for an unknown driver."""
-        [(outcome, offer)] = await self.store.apply_locations([update])
+    async def update_location(self, update: LocationUpdate) -> tuple[bool, str | None, int | None]:
+        """(applied, pending offer JSON, its expiry ms). DriverNotFound for an unknown driver."""
+        [(outcome, offer, expires_ms)] = await self.store.apply_locations(
+            [update], self.policy.stale_after_ms
+        )
         if outcome is UpdateOutcome.UNKNOWN_DRIVER:
             raise DriverNotFound(update.driver_id)
-        return outcome is UpdateOutcome.APPLIED, offer
+        return outcome is UpdateOutcome.APPLIED, offer, expires_ms
 
     async def update_locations(self, updates: Sequence[LocationUpdate]) -> list[UpdateOutcome]:
-        return [outcome for outcome, _ in await self.store.apply_locations(updates)]
+        applied = await self.store.apply_locations(updates, self.policy.stale_after_ms)
+        return [outcome for outcome, _, _ in applied]
 
     async def set_status(self, driver_id: str, status: DriverStatus) -> DriverSnapshot:
         found = await self.store.set_status(driver_id, status, self.policy.stale_after_ms)

@@ -11,20 +11,31 @@ import redis.asyncio as aioredis
 from fastapi import FastAPI
 
 from dispatch.api import router as drivers_router
+from dispatch.matching import Pause
 from dispatch.sweeper import sweep_forever
 from ridehail import problems
 from ridehail.bootstrap import build_services
+from ridehail.events_api import router as events_router
 from ridehail.observability import STALE_SWEPT, EdgeMiddleware
 from ridehail.ops_api import router as ops_router
 from ridehail.redis_conn import connect
 from ridehail.settings import Settings
-from trips.api import router as riders_router
+from trips.api import router as trips_router
+from trips.workers import work_forever
 
 log = logging.getLogger(__name__)
 
 
-def create_app(settings: Settings, redis: aioredis.Redis | None = None) -> FastAPI:
-    """Build the app. Pass `redis` to share a client (tests); otherwise one is made at start."""
+def create_app(
+    settings: Settings,
+    redis: aioredis.Redis | None = None,
+    *,
+    pause_before_claim: Pause | None = None,
+) -> FastAPI:
+    """Build the app. Pass `redis` to share a client (tests); otherwise one is made at start.
+
+    `pause_before_claim` is a test seam: it runs inside the matching lock before each claim.
+    """
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -33,19 +44,26 @@ def create_app(settings: Settings, redis: aioredis.Redis | None = None) -> FastA
             timeout_s=settings.redis_timeout_s,
             max_connections=settings.redis_max_connections,
         )
-        services = build_services(settings, client)
+        services = build_services(settings, client, pause_before_claim)
         app.state.services = services
-        sweeper = asyncio.create_task(
-            sweep_forever(services.supply, settings.sweep_interval_s, STALE_SWEPT.inc),
-            name="stale-sweeper",
-        )
+        background = [
+            asyncio.create_task(
+                sweep_forever(services.supply, settings.sweep_interval_s, STALE_SWEPT.inc),
+                name="stale-sweeper",
+            ),
+            asyncio.create_task(
+                work_forever(services.trips, settings.worker_interval_s), name="trip-workers"
+            ),
+        ]
         log.info("ridehail ready", extra={"redis": "embedded" if not settings.redis_url else "url"})
         try:
             yield
         finally:
-            sweeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await sweeper
+            for task in background:
+                task.cancel()
+            for task in background:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             if redis is None:
                 await client.aclose()
 
@@ -61,5 +79,6 @@ def create_app(settings: Settings, redis: aioredis.Redis | None = None) -> FastA
     )
     app.include_router(ops_router)
     app.include_router(drivers_router)
-    app.include_router(riders_router)
+    app.include_router(trips_router)
+    app.include_router(events_router)
     return app

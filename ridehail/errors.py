@@ -6,6 +6,7 @@
     ├── NotFound                a resource that does not exist (404)
     ├── Forbidden               a valid identity acting on what it does not own (403)
     ├── Conflict                the current state does not allow the action (409)
+    ├── Unprocessable           well-formed input that cannot be honoured (422)
     └── dispatch.model.DispatchError, trips.model.TripError, ...   (each a subclass of one above)
 
 Services raise these; only the HTTP layer (`ridehail.problems`) maps them to status codes.
@@ -38,3 +39,7 @@ class Forbidden(RidehailError):
 
 class Conflict(RidehailError):
     title = "Conflict"
+
+
+class Unprocessable(RidehailError):
+    title = "Unprocessable"

@@ -11,7 +11,7 @@ import time
 import uuid
 from typing import Any
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -40,9 +40,32 @@ LOCATION_UPDATES = Counter(
 STALE_SWEPT = Counter(
     "ridehail_stale_drivers_swept_total", "Drivers removed from the index for not pinging"
 )
+TRIP_TRANSITIONS = Counter(
+    "ridehail_trip_transitions_total", "Trip state transitions by action", ["action"]
+)
+OFFERS = Counter(
+    "ridehail_offers_total", "Offers by how they ended (accepted, declined, expired)", ["outcome"]
+)
+MATCH_SECONDS = Histogram(
+    "ridehail_match_seconds",
+    "From a trip request arriving to its first offer (when the request path made one)",
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1),
+)
+SSE_CLIENTS = Gauge("ridehail_sse_clients", "Open Server-Sent Events streams")
 REDIS_UNAVAILABLE = Counter(
     "ridehail_redis_unavailable_total", "Requests answered 503 because Redis did not answer"
 )
+
+
+class PrometheusTripMetrics:
+    """`trips.service.TripMetrics` on the process's Prometheus registry."""
+
+    def transition(self, action: object) -> None:
+        TRIP_TRANSITIONS.labels(str(action)).inc()
+
+    def offer_outcome(self, outcome: str) -> None:
+        OFFERS.labels(outcome).inc()
+
 
 _STANDARD_ATTRS = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message"}
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")

@@ -18,6 +18,7 @@ from ridehail.errors import (
     RidehailError,
     StoreUnavailable,
     Unauthorized,
+    Unprocessable,
 )
 
 log = logging.getLogger(__name__)
@@ -30,11 +31,12 @@ _STATUS: list[tuple[type[RidehailError], int]] = [
     (Forbidden, 403),
     (NotFound, 404),
     (Conflict, 409),
+    (Unprocessable, 422),
     (StoreUnavailable, 503),
 ]
 
 
-class InvalidInput(RidehailError):
+class InvalidInput(Unprocessable):
     """Input that passed the schema but not a rule checked later (e.g. a time in the future)."""
 
     title = "Invalid input"
@@ -82,7 +84,8 @@ async def _on_ridehail_error(request: Request, exc: Exception) -> JSONResponse:
         headers = {"WWW-Authenticate": "Bearer"}
     if status == 503:
         log.warning("store unavailable", extra={"error": str(exc), "path": request.url.path})
-    return problem(status, exc.title, str(exc) or exc.title, headers=headers)
+    extra = getattr(exc, "extra", {})
+    return problem(status, exc.title, str(exc) or exc.title, headers=headers, **extra)
 
 
 async def _on_validation_error(request: Request, exc: Exception) -> JSONResponse:

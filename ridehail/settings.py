@@ -44,6 +44,14 @@ class Settings(BaseSettings):
     search_max_radius_m: float = Field(default=50_000.0, gt=0, le=50_000, allow_inf_nan=False)
     future_tolerance_s: float = Field(default=5.0, ge=0, le=300, allow_inf_nan=False)
 
+    offer_ttl_s: PositiveSeconds = Field(default=15.0, description="How long a driver may ponder.")
+    dispatch_max_radius_m: float = Field(default=10_000.0, gt=0, le=50_000, allow_inf_nan=False)
+    dispatch_candidates: int = Field(default=5, ge=1, le=50)
+    match_lock_timeout_s: PositiveSeconds = Field(default=2.0)
+    idempotency_ttl_s: int = Field(default=86_400, ge=60)
+    worker_interval_s: PositiveSeconds = Field(default=0.5)
+    positions_stream_cap: int = Field(default=10_000, ge=0, le=1_000_000)
+
     max_body_bytes: int = Field(default=1_048_576, ge=1024, le=64 * 1_048_576)
     max_batch_updates: int = Field(default=1000, ge=1, le=10_000)
 
@@ -69,6 +77,10 @@ class Settings(BaseSettings):
     @property
     def stale_after_ms(self) -> int:
         return int(self.stale_after_s * 1000)
+
+    @property
+    def offer_ttl_ms(self) -> int:
+        return int(self.offer_ttl_s * 1000)
 
 
 def describe_error(exc: Exception) -> str:

@@ -1,36 +1,48 @@
 -- Apply a batch of location updates (a single update is a batch of one).
--- KEYS[1] available GEO index, KEYS[2] last-seen zset, KEYS[2 + i] record of row i.
--- ARGV: 6 values per row: driver_id, lng, lat, recorded_ms ('' = now), heading ('' = none),
---       speed ('' = none).
--- Returns 2 values per row: code (1 applied, 0 ignored as not newer, -1 unknown driver) and
--- the driver's pending offer ('' when none).
+-- KEYS[1] available GEO index, KEYS[2] last-seen zset, KEYS[3] position stream,
+-- KEYS[3 + i] record of row i.
+-- ARGV[1]: position stream length cap (0: no stream), ARGV[2]: staleness limit ms. Then 6
+--          values per row: driver_id, lng, lat, recorded_ms ('' = now), heading ('' = none),
+--          speed ('' = none).
+-- Returns 3 values per row: code (1 applied, 0 ignored: not newer than the last applied one,
+-- or recorded longer ago than the staleness limit; -1 unknown driver), the driver's pending
+-- offer ('' when none) and its expiry in ms ('' when none).
+-- `seen` is when the position was true (recorded_at, never later than now), so freshness
+-- judges the position, not the moment it reached us.
 local now = now_ms()
-local now_s = string.format('%d', now)
+local cap = tonumber(ARGV[1])
+local stale_ms = tonumber(ARGV[2])
 local out = {}
-for i = 0, #ARGV / 6 - 1 do
-  local key = KEYS[3 + i]
-  local a = i * 6
+for i = 0, (#ARGV - 2) / 6 - 1 do
+  local key = KEYS[4 + i]
+  local a = 2 + i * 6
   local id, lng, lat = ARGV[a + 1], ARGV[a + 2], ARGV[a + 3]
   local rec = ARGV[a + 4]
-  local cur = redis.call('HMGET', key, 'status', 'rec', 'offer')
+  local cur = redis.call('HMGET', key, 'status', 'rec', 'offer', 'oexp')
   local code = -1
   if cur[1] then
     code = 0
     local rec_ms = now
     if rec ~= '' then rec_ms = tonumber(rec) end
-    if rec_ms > tonumber(cur[2] or '-1') then
+    if rec_ms > tonumber(cur[2] or '-1') and now - rec_ms <= stale_ms then
       code = 1
+      local seen = math.min(rec_ms, now)
       redis.call('HSET', key, 'lng', lng, 'lat', lat, 'rec', string.format('%d', rec_ms),
-        'seen', now_s)
+        'seen', string.format('%d', seen))
       if ARGV[a + 5] ~= '' then redis.call('HSET', key, 'hdg', ARGV[a + 5]) end
       if ARGV[a + 6] ~= '' then redis.call('HSET', key, 'spd', ARGV[a + 6]) end
       if cur[1] == 'available' then
         redis.call('GEOADD', KEYS[1], lng, lat, id)
-        redis.call('ZADD', KEYS[2], now, id)
+        redis.call('ZADD', KEYS[2], seen, id)
+      end
+      if cap > 0 then
+        redis.call('XADD', KEYS[3], 'MAXLEN', '~', cap, '*', 'd', id, 'lat', lat, 'lng', lng,
+          's', cur[1])
       end
     end
   end
   out[#out + 1] = code
   out[#out + 1] = cur[3] or ''
+  out[#out + 1] = cur[4] or ''
 end
 return out

@@ -1,0 +1,74 @@
+"""`GET /v1/events`: trip events and driver positions as Server-Sent Events (admin)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import StreamingResponse
+
+from ridehail.deps import PrincipalDep, ServicesDep
+from ridehail.errors import StoreUnavailable
+from ridehail.observability import SSE_CLIENTS
+from ridehail.redis_conn import translated_errors
+
+router = APIRouter(tags=["events"])
+
+HEARTBEAT_S = 15.0
+BLOCK_MS = 250  # below the Redis socket timeout, so a quiet stream is not taken for an outage
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _frame(kind: str, entry_id: str, data: dict[str, str]) -> str:
+    return f"event: {kind}\nid: {entry_id}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n"
+
+
+@router.get("/v1/events", response_class=StreamingResponse)
+async def events(request: Request, services: ServicesDep, who: PrincipalDep) -> StreamingResponse:
+    """Trip events (`event: trip`) and driver positions (`event: position`) as they happen."""
+    who.require_admin()
+    keys = services.keys
+    positions = keys.positions()
+    cursors: dict[str, str] = {stream: "$" for stream in keys.all_trip_events()}
+    cursors[positions] = "$"
+    redis = services.redis
+
+    async def stream() -> AsyncIterator[str]:
+        SSE_CLIENTS.inc()
+        last_beat = time.monotonic()
+        try:
+            yield ": connected\n\n"
+            while not await request.is_disconnected():
+                try:
+                    async with translated_errors():
+                        reply: Any = await redis.xread(
+                            cursors,  # type: ignore[arg-type]
+                            count=500,
+                            block=BLOCK_MS,
+                        )
+                except StoreUnavailable:
+                    yield 'event: error\ndata: {"detail":"Redis unavailable"}\n\n'
+                    await asyncio.sleep(1)
+                    continue
+                for name, entries in reply or []:
+                    stream_name = _text(name)
+                    kind = "position" if stream_name == positions else "trip"
+                    for entry_id, fields in entries:
+                        cursors[stream_name] = _text(entry_id)
+                        data = {_text(k): _text(v) for k, v in fields.items()}
+                        yield _frame(kind, _text(entry_id), data)
+                if time.monotonic() - last_beat > HEARTBEAT_S:
+                    last_beat = time.monotonic()
+                    yield ": ping\n\n"
+        finally:
+            SSE_CLIENTS.dec()
+
+    headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+    return StreamingResponse(stream(), media_type="text/event-stream", headers=headers)
