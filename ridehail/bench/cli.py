@@ -1,9 +1,118 @@
-"""Placeholder replaced by the benchmark harness."""
+"""`ridehail bench {search,ingest,all}`: measurements beside their baselines (docs/benchmarks.md).
+
+Each command starts a private redis-server on a free port (or uses `--redis-url`, which must
+name an empty database), writes JSON and plots to `--out`, and prints progress to stderr.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import argparse
+import contextlib
+import dataclasses
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import redis
+
+from ridehail.bench import report
+from ridehail.bench.ingest import IngestConfig, run_ingest
+from ridehail.bench.measure import progress, run_async
+from ridehail.bench.procs import BenchSetupError, private_redis
+from ridehail.bench.search import SearchConfig, run_search
+
+
+def _sizes(value: str) -> tuple[int, ...]:
+    try:
+        sizes = tuple(int(v.replace("_", "")) for v in value.split(",") if v)
+    except ValueError:
+        raise argparse.ArgumentTypeError("a comma-separated list of driver counts") from None
+    if not sizes or min(sizes) < 1 or max(sizes) > 5_000_000:
+        raise argparse.ArgumentTypeError("driver counts are 1-5,000,000")
+    return sizes
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ridehail bench", description=__doc__)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--out", type=Path, default=Path("bench-results"))
+    common.add_argument("--redis-url", help="use this (empty) Redis instead of a private one")
+    common.add_argument("--flush", action="store_true", help="empty --redis-url's db first")
+    common.add_argument("--no-docs", action="store_true", help="do not copy plots to docs/img")
+    common.add_argument("--seconds", type=float, help="measured seconds per phase")
+    search = argparse.ArgumentParser(add_help=False)
+    search.add_argument("--drivers", type=_sizes, default=SearchConfig().sizes)
+    search.add_argument("--k", type=int, default=10)
+    search.add_argument("--concurrency", type=int, default=8)
+    search.add_argument("--brute-max", type=int, default=SearchConfig().brute_max)
+    ingest = argparse.ArgumentParser(add_help=False)
+    ingest.add_argument("--workers", type=int, default=1, help="API server processes")
+    ingest.add_argument("--connections", type=int, default=IngestConfig().connections)
+    ingest.add_argument("--batch-rows", type=int, default=IngestConfig().batch_rows)
+    ingest.add_argument("--no-profile", action="store_true", help="skip the py-spy phases")
+    ingest.add_argument("--no-variants", action="store_true", help="skip asyncio/h11 and orjson")
+    sub = parser.add_subparsers(dest="what", required=True)
+    sub.add_parser("search", parents=[common, search], help="nearest-driver search")
+    sub.add_parser("ingest", parents=[common, ingest], help="location updates through the API")
+    sub.add_parser("all", parents=[common, search, ingest], help="search, then ingest")
+    return parser
+
+
+@contextlib.contextmanager
+def _redis(args: argparse.Namespace) -> Iterator[str]:
+    if args.redis_url is None:
+        with private_redis() as server:
+            progress(f"private redis-server on port {server.port}")
+            yield server.base_url
+        return
+    client = redis.Redis.from_url(args.redis_url)
+    try:
+        if args.flush:
+            client.flushdb()
+        elif client.dbsize():
+            raise BenchSetupError(f"{args.redis_url} is not empty: pass --flush to empty it")
+    finally:
+        client.close()
+    yield args.redis_url
+
+
+def _search(args: argparse.Namespace, url: str) -> None:
+    cfg = SearchConfig(
+        sizes=args.drivers, k=args.k, concurrency=args.concurrency, brute_max=args.brute_max
+    )
+    if args.seconds:
+        cfg = dataclasses.replace(cfg, seconds=args.seconds)
+    data = run_async(run_search(url, cfg))
+    report.write_json(args.out, "search", data)
+    report.plot_search(data, args.out, docs=not args.no_docs)
+
+
+def _ingest(args: argparse.Namespace, url: str) -> None:
+    cfg = IngestConfig(
+        workers=args.workers,
+        connections=args.connections,
+        batch_rows=args.batch_rows,
+        profile=not args.no_profile,
+        variants=not args.no_variants,
+        out=args.out,
+    )
+    if args.seconds:
+        cfg = dataclasses.replace(cfg, seconds=args.seconds)
+    data = run_ingest(url, cfg)
+    report.write_json(args.out, "ingest", data)
+    report.plot_ingest(data, args.out, docs=not args.no_docs)
 
 
 def run(argv: Sequence[str]) -> int:
-    raise SystemExit("ridehail bench: not built yet")
+    args = _parser().parse_args(list(argv))
+    try:
+        if args.what in ("search", "all"):
+            with _redis(args) as url:
+                _search(args, url)
+        if args.what in ("ingest", "all"):
+            with _redis(args) as url:
+                _ingest(args, url)
+    except BenchSetupError as exc:
+        progress(f"cannot run: {exc}")
+        return 1
+    progress("done")
+    return 0

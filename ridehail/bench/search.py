@@ -1,0 +1,145 @@
+"""`ridehail bench search`: our nearest search beside a fixed 2 km GEOSEARCH and a brute force.
+
+Sizes grow on one data set: the drivers seeded for 10k stay for 100k, and so on, all spread
+uniformly over the city. At each size the same random query points go to every approach.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from dataclasses import dataclass
+from typing import Any
+
+import redis.asyncio as aioredis
+
+from dispatch.service import SupplyPolicy
+from ridehail.bench import check
+from ridehail.bench.city import BruteForce, City, LatLng, driver_id
+from ridehail.bench.measure import closed_loop, progress, timed_serial
+from ridehail.bench.procs import CpuWatch
+from ridehail.bench.seed import Seeder
+from ridehail.keys import Keys
+
+PREFIX = "rhbench"
+
+
+@dataclass(frozen=True, slots=True)
+class SearchConfig:
+    sizes: tuple[int, ...] = (1_000, 10_000, 100_000, 1_000_000)
+    k: int = 10
+    seconds: float = 5.0
+    concurrency: int = 8
+    baseline_radius_m: float = 2_000.0
+    brute_max: int = 100_000
+    check_points: int = 200
+    seed: int = 7
+
+
+async def _server_cost(client: aioredis.Redis, command: str) -> dict[str, float]:
+    """Redis's own time per call of `command` (and GEOSEARCHes run) since the last reset."""
+    stats = await client.info("commandstats")
+    main = stats.get(f"cmdstat_{command}", {})
+    geo = stats.get("cmdstat_geosearch", {})
+    calls = float(main.get("calls", 0)) or 1.0
+    return {
+        "server_us_per_query": round(float(main.get("usec_per_call", 0.0)), 2),
+        "geosearch_calls_per_query": round(float(geo.get("calls", 0)) / calls, 2),
+    }
+
+
+async def _timed(
+    client: aioredis.Redis, name: str, command: str, op: Any, cfg: SearchConfig
+) -> dict[str, Any]:
+    redis_pid = int((await client.info("server"))["process_id"])
+    await client.config_resetstat()
+    with CpuWatch({"bench": os.getpid(), "redis": redis_pid}) as cpu:
+        rate = await closed_loop(op, concurrency=cfg.concurrency, seconds=cfg.seconds)
+    progress(f"  {name}: {rate.line('queries')}, cpu {cpu.cores}")
+    return rate.to_json() | await _server_cost(client, command) | {"cpu_cores": cpu.cores}
+
+
+async def run_search(redis_url: str, cfg: SearchConfig) -> dict[str, Any]:
+    client = aioredis.Redis.from_url(redis_url, max_connections=cfg.concurrency + 8)
+    try:
+        run = SearchRun(client, cfg)
+        sizes = [await run.size(n) for n in sorted(cfg.sizes)]
+    finally:
+        await client.aclose()
+    policy, city = run.policy, run.city
+    return {
+        "config": {
+            "sizes": list(cfg.sizes), "k": cfg.k, "seconds": cfg.seconds,
+            "concurrency": cfg.concurrency, "baseline_radius_m": cfg.baseline_radius_m,
+            "initial_radius_m": policy.initial_radius_m, "max_radius_m": policy.max_radius_m,
+            "city": {"lat": city.lat, "lng": city.lng, "side_m": city.side_m},
+        },
+        "seed": run.seeder.stats.to_json(),
+        "sizes": sizes,
+    }  # fmt: skip
+
+
+class SearchRun:
+    """One data set that grows size by size, and the three searches over it."""
+
+    def __init__(self, client: aioredis.Redis, cfg: SearchConfig) -> None:
+        self.client = client
+        self.cfg = cfg
+        self.keys = Keys(PREFIX)
+        self.policy = SupplyPolicy()  # the API's defaults: 100 m first, doubling to 50 km
+        self.city = City()
+        self.seeder = Seeder(client, self.keys)
+        self.brute = BruteForce()
+        self.rng = random.Random(cfg.seed)
+
+    async def size(self, n: int) -> dict[str, Any]:
+        cfg = self.cfg
+        progress(f"search n={n:,}: seeding {n - self.seeder.seeded:,} more drivers")
+        ids = [driver_id(i) for i in range(self.seeder.seeded, n)]
+        points = self.city.random_points(self.rng, len(ids))
+        await self.seeder.add(ids, points)
+        self.brute.extend(ids, points)
+        queries = self.city.random_points(random.Random(cfg.seed * 1000 + n), 20_000)
+
+        progress(f"search n={n:,}: checking answers at {cfg.check_points} points")
+        agreement = await check.compare(
+            self.client, self.seeder.store, self.policy, self.keys.available_geo(), self.brute,
+            queries[: cfg.check_points], k=cfg.k, baseline_radius_m=cfg.baseline_radius_m,
+            brute_points=min(cfg.check_points, max(5, 2_000_000 // n)),
+        )  # fmt: skip
+        progress(
+            f"  same as 2 km GEOSEARCH {agreement['same_as_baseline']}/"
+            f"{agreement['baseline_found_k']} (where it found {cfg.k}), same as brute force "
+            f"{agreement['same_as_brute']}/{agreement['brute_checked']}"
+        )
+        row: dict[str, Any] = {"drivers": n, "check": agreement}
+        row |= await self.measure(queries)
+        if n <= cfg.brute_max:
+            rate = timed_serial(
+                lambda i: self.brute.nearest(*queries[i % len(queries)], cfg.k),
+                seconds=min(cfg.seconds, 3.0),
+            )
+            progress(f"  brute force (Python, 1 core): {rate.line('queries')}")
+            row["brute"] = rate.to_json()
+        ours_r, base_r = row["ours"], row["baseline"]
+        row["ratio_qps"] = round(ours_r["per_s"] / base_r["per_s"], 2)
+        row["ratio_p99"] = round(ours_r["p99_ms"] / base_r["p99_ms"], 3)
+        return row
+
+    async def measure(self, queries: list[LatLng]) -> dict[str, Any]:
+        cfg, geo = self.cfg, self.keys.available_geo()
+
+        async def ours(i: int) -> None:
+            await check.ours(self.seeder.store, self.policy, queries[i % len(queries)], cfg.k)
+
+        async def baseline(i: int) -> None:
+            at = queries[i % len(queries)]
+            await check.command(
+                self.client, "GEOSEARCH", geo, "FROMLONLAT", at[1], at[0],
+                "BYRADIUS", cfg.baseline_radius_m, "m", "ASC", "COUNT", cfg.k,
+            )  # fmt: skip
+
+        return {
+            "ours": await _timed(self.client, "ours (nearest.lua)", "evalsha", ours, cfg),
+            "baseline": await _timed(self.client, "2 km GEOSEARCH", "geosearch", baseline, cfg),
+        }
