@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 from pydantic import TypeAdapter, ValidationError
 
 from dispatch.model import (
@@ -33,7 +33,8 @@ from dispatch.schemas import (
     offer_public,
 )
 from ridehail.auth import Role, hash_token, mint_token, new_id
-from ridehail.deps import PrincipalDep, ServicesDep
+from ridehail.deps import PrincipalDep, RegistrationLimit, ServicesDep
+from ridehail.errors import RateLimited
 from ridehail.observability import LOCATION_UPDATES
 from ridehail.problems import InvalidInput
 
@@ -53,7 +54,7 @@ def _recorded_ms(recorded_at: object, tolerance_s: float) -> int | None:
     return ms
 
 
-@router.post("", status_code=201)
+@router.post("", status_code=201, dependencies=[RegistrationLimit])
 async def register_driver(body: DriverCreate, services: ServicesDep) -> DriverRegistered:
     """Register a driver (offline until it says otherwise); the token is shown only once."""
     driver_id = new_id(Role.DRIVER)
@@ -117,7 +118,11 @@ async def nearby_drivers(
 
 @router.put("/{driver_id}/location")
 async def update_location(
-    driver_id: DriverId, body: LocationIn, services: ServicesDep, who: PrincipalDep
+    driver_id: DriverId,
+    body: LocationIn,
+    services: ServicesDep,
+    who: PrincipalDep,
+    response: Response,
 ) -> LocationAck:
     """Report the driver's position; the reply carries any pending offer."""
     who.require_self_or_admin(Role.DRIVER, driver_id)
@@ -129,7 +134,13 @@ async def update_location(
     update = LocationUpdate(
         driver_id, body.to_position(), recorded, body.heading_deg, body.speed_mps
     )
-    applied, offer, expires_ms = await services.supply.update_location(update)
+    limit = services.limits.location_updates
+    try:
+        decision, applied, offer, expires_ms = await services.supply.update_location(update, limit)
+    except RateLimited:
+        LOCATION_UPDATES.labels("rate_limited").inc()
+        raise
+    response.headers.update(decision.headers(limit))
     LOCATION_UPDATES.labels("applied" if applied else "ignored").inc()
     return LocationAck(applied=applied, offer=offer_public(offer, expires_ms))
 

@@ -21,9 +21,13 @@ from dispatch.model import (
     Position,
     UpdateOutcome,
 )
+from ratelimit.model import Decision, Limit
 from ridehail.keys import Keys
 from ridehail.lua import load_script
 from ridehail.redis_conn import translated_errors
+
+# Per update: its outcome, the driver's pending offer (JSON) and the offer's expiry (ms).
+Applied = tuple[UpdateOutcome, str | None, int | None]
 
 _CODES = {1: UpdateOutcome.APPLIED, 0: UpdateOutcome.IGNORED, -1: UpdateOutcome.UNKNOWN_DRIVER}
 
@@ -68,7 +72,10 @@ class RedisSupply:
         self._accept = client.register_script(load_script("dispatch", "accept_offer"))
         self._release = client.register_script(load_script("dispatch", "release_driver"))
         self._lease = client.register_script(load_script("ridehail", "lease_due"))
-        self._update = client.register_script(load_script("dispatch", "update_locations"))
+        self._update = client.register_script(
+            load_script("dispatch", "update_locations", include=("ratelimit:bucket",))
+        )
+        self._surge = client.register_script(load_script("dispatch", "surge"))
         self._nearest = client.register_script(load_script("dispatch", "nearest"))
         self._sweep = client.register_script(load_script("dispatch", "sweep_stale"))
         self._set_status = client.register_script(load_script("dispatch", "set_status"))
@@ -92,17 +99,36 @@ class RedisSupply:
         async with translated_errors():
             return _text(await self._redis.hget(self._keys.driver(driver_id), "tok"))
 
+    async def apply_location(
+        self, update: LocationUpdate, stale_after_ms: int, limit: Limit | None
+    ) -> tuple[Decision, list[Applied]]:
+        """One driver's update, if its own token bucket (`limit`) allows it: one round trip."""
+        bucket = self._keys.location_bucket(update.driver_id)
+        return await self._apply([update], stale_after_ms, bucket, limit)
+
     async def apply_locations(
         self, updates: Sequence[LocationUpdate], stale_after_ms: int
-    ) -> list[tuple[UpdateOutcome, str | None, int | None]]:
-        """Apply updates in order, in one script call.
-
-        Per update: its outcome, and the driver's pending offer (JSON) with its expiry in ms.
-        """
+    ) -> list[Applied]:
+        """A batch of updates in order (a gateway's), in one script call."""
         if not updates:
             return []
-        keys = [self._keys.available_geo(), self._keys.last_seen(), self._keys.positions()]
+        _, applied = await self._apply(updates, stale_after_ms, self._keys.positions(), None)
+        return applied
+
+    async def _apply(
+        self,
+        updates: Sequence[LocationUpdate],
+        stale_after_ms: int,
+        bucket: str,
+        limit: Limit | None,
+    ) -> tuple[Decision, list[Applied]]:
+        """The limit's decision and, per update (none when refused), what became of it."""
+        keys = [self._keys.available_geo(), self._keys.last_seen(), self._keys.positions(), bucket]
         args: list[str] = [str(self._positions_cap), str(stale_after_ms)]
+        if limit is None:
+            args += ["0", "0", "0"]
+        else:
+            args += [str(limit.capacity), str(limit.refill), str(limit.period_ms)]
         for u in updates:
             keys.append(self._keys.driver(u.driver_id))
             recorded = "" if u.recorded_ms is None else str(u.recorded_ms)
@@ -116,14 +142,16 @@ class RedisSupply:
             ]
         async with translated_errors():
             reply = await self._update(keys=keys, args=args)
-        return [
+        decision = Decision(bool(int(reply[0])), int(reply[1]), int(reply[2]), int(reply[3]))
+        rows = [
             (
                 _CODES[int(reply[i])],
                 _text(reply[i + 1]) or None,
                 int(reply[i + 2]) if reply[i + 2] else None,
             )
-            for i in range(0, len(reply), 3)
+            for i in range(4, len(reply), 3)
         ]
+        return decision, rows
 
     async def nearest(
         self,
@@ -155,6 +183,23 @@ class RedisSupply:
             )
             for i in range(0, len(reply), 4)
         ]
+
+    async def surge_inputs(
+        self,
+        at: Position,
+        cell: str,
+        request_id: str,
+        *,
+        radius_m: float,
+        supply_cap: int,
+        window_ms: int,
+    ) -> tuple[int, int]:
+        """Record a request in its cell; (recent requests there, available drivers near `at`)."""
+        keys = [self._keys.available_geo(), self._keys.demand(cell)]
+        args: list[EncodableT] = [at.lng, at.lat, radius_m, supply_cap, window_ms, request_id]
+        async with translated_errors():
+            demand, supply = await self._surge(keys=keys, args=args)
+        return int(demand), int(supply)
 
     async def sweep_stale(self, stale_after_ms: int, batch: int = 500) -> int:
         keys = [self._keys.available_geo(), self._keys.last_seen()]

@@ -15,6 +15,9 @@ from dispatch.model import (
     Position,
     UpdateOutcome,
 )
+from dispatch.redis_supply import Applied
+from ratelimit.model import Decision, Limit
+from ridehail.errors import RateLimited
 
 
 class SupplyStore(Protocol):
@@ -22,9 +25,13 @@ class SupplyStore(Protocol):
         self, driver_id: str, name: str, vehicle: str | None, token_hash: str
     ) -> None: ...
 
+    async def apply_location(
+        self, update: LocationUpdate, stale_after_ms: int, limit: Limit | None
+    ) -> tuple[Decision, list[Applied]]: ...
+
     async def apply_locations(
         self, updates: Sequence[LocationUpdate], stale_after_ms: int
-    ) -> list[tuple[UpdateOutcome, str | None, int | None]]: ...
+    ) -> list[Applied]: ...
 
     async def nearest(
         self,
@@ -67,14 +74,20 @@ class SupplyService:
         self.store = store
         self.policy = policy
 
-    async def update_location(self, update: LocationUpdate) -> tuple[bool, str | None, int | None]:
-        """(applied, pending offer JSON, its expiry ms). DriverNotFound for an unknown driver."""
-        [(outcome, offer, expires_ms)] = await self.store.apply_locations(
-            [update], self.policy.stale_after_ms
-        )
+    async def update_location(
+        self, update: LocationUpdate, limit: Limit | None = None
+    ) -> tuple[Decision, bool, str | None, int | None]:
+        """(limit decision, applied, pending offer JSON, its expiry ms).
+
+        Raises RateLimited when the driver's bucket is empty, DriverNotFound when unknown.
+        """
+        decision, rows = await self.store.apply_location(update, self.policy.stale_after_ms, limit)
+        if limit is not None and not decision.allowed:
+            raise RateLimited(limit, decision)
+        [(outcome, offer, expires_ms)] = rows
         if outcome is UpdateOutcome.UNKNOWN_DRIVER:
             raise DriverNotFound(update.driver_id)
-        return outcome is UpdateOutcome.APPLIED, offer, expires_ms
+        return decision, outcome is UpdateOutcome.APPLIED, offer, expires_ms
 
     async def update_locations(self, updates: Sequence[LocationUpdate]) -> list[UpdateOutcome]:
         applied = await self.store.apply_locations(updates, self.policy.stale_after_ms)

@@ -7,6 +7,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 
+import httpx
 import redis.asyncio as aioredis
 from fastapi import FastAPI
 
@@ -44,7 +45,15 @@ def create_app(
             timeout_s=settings.redis_timeout_s,
             max_connections=settings.redis_max_connections,
         )
-        services = build_services(settings, client, pause_before_claim)
+        http = None
+        if settings.pricing_url:
+            # One client for the app's life; per-call timeouts come from the pricing policy.
+            http = httpx.AsyncClient(
+                base_url=settings.pricing_url,
+                timeout=httpx.Timeout(settings.pricing_attempt_timeout_s, connect=0.05),
+                limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
+            )
+        services = build_services(settings, client, pause_before_claim, http)
         app.state.services = services
         background = [
             asyncio.create_task(
@@ -64,6 +73,8 @@ def create_app(
             for task in background:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+            if http is not None:
+                await http.aclose()
             if redis is None:
                 await client.aclose()
 

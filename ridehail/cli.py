@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from pydantic import ValidationError
 
@@ -43,6 +43,17 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _pricing(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from ridehail.sim.pricing import Faults, create_pricing_app
+
+    faults = Faults(latency_ms=args.latency_ms, fail_rate=args.fail_rate)
+    app = create_pricing_app(faults, seed=args.seed)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)
+    return 0
+
+
 def _bench(args: argparse.Namespace) -> int:
     from ridehail.bench.cli import run
 
@@ -63,6 +74,16 @@ def _workers(value: str) -> int:
     return n
 
 
+def _fraction(low: float, high: float) -> Callable[[str], float]:
+    def parse(value: str) -> float:
+        number = float(value)
+        if not low <= number <= high:  # also refuses NaN
+            raise argparse.ArgumentTypeError(f"must be between {low:g} and {high:g}")
+        return number
+
+    return parse
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ridehail", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -72,6 +93,14 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=_port, default=8000)
     serve.add_argument("--workers", type=_workers, default=1)
     serve.set_defaults(func=_serve)
+
+    pricing = sub.add_parser("pricing", help="the simulated external pricing service")
+    pricing.add_argument("--host", default="127.0.0.1")
+    pricing.add_argument("--port", type=_port, default=8001)
+    pricing.add_argument("--latency-ms", type=_fraction(0, 60_000), default=0.0)
+    pricing.add_argument("--fail-rate", type=_fraction(0, 1), default=0.0)
+    pricing.add_argument("--seed", type=int, default=None)
+    pricing.set_defaults(func=_pricing)
 
     bench = sub.add_parser("bench", help="the benchmark harness (see docs/benchmarks.md)")
     bench.add_argument("bench_args", nargs=argparse.REMAINDER)

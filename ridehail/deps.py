@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Header, Request, Response
 
 from ridehail.auth import Principal
 from ridehail.bootstrap import Services
+from ridehail.errors import RateLimited
+from ridehail.observability import LIMITER_DECISIONS
+from ridehail.redis_conn import translated_errors
 
 
 def get_services(request: Request) -> Services:
@@ -26,3 +29,18 @@ async def get_principal(
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
+
+
+async def limit_registrations(request: Request, response: Response, services: ServicesDep) -> None:
+    """Registrations per client address, a token bucket shared by all processes (429 when empty)."""
+    limit = services.limits.registrations
+    address = request.client.host if request.client else "unknown"
+    async with translated_errors():
+        decision = await services.buckets.take(services.keys.bucket("register", address), limit)
+    LIMITER_DECISIONS.labels(limit.name, "allowed" if decision.allowed else "refused").inc()
+    if not decision.allowed:
+        raise RateLimited(limit, decision)
+    response.headers.update(decision.headers(limit))
+
+
+RegistrationLimit = Depends(limit_registrations)

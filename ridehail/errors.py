@@ -7,12 +7,15 @@
     ├── Forbidden               a valid identity acting on what it does not own (403)
     ├── Conflict                the current state does not allow the action (409)
     ├── Unprocessable           well-formed input that cannot be honoured (422)
+    ├── RateLimited             a token bucket is empty (429 + Retry-After, RateLimit headers)
     └── dispatch.model.DispatchError, trips.model.TripError, ...   (each a subclass of one above)
 
 Services raise these; only the HTTP layer (`ridehail.problems`) maps them to status codes.
 """
 
 from __future__ import annotations
+
+from ratelimit.model import Decision, Limit
 
 
 class RidehailError(Exception):
@@ -43,3 +46,11 @@ class Conflict(RidehailError):
 
 class Unprocessable(RidehailError):
     title = "Unprocessable"
+
+
+class RateLimited(RidehailError):
+    title = "Too many requests"
+
+    def __init__(self, limit: Limit, decision: Decision) -> None:
+        super().__init__(f"limit {limit.name!r}: try again in {decision.retry_after_s} s")
+        self.headers = decision.headers(limit)

@@ -63,6 +63,14 @@ class Keys:
         """The Redis lock that serialises matching within the shard."""
         return f"{self._supply()}:lock:match"
 
+    def location_bucket(self, driver_id: str) -> str:
+        """Token bucket: the driver's single location updates (in the update script's slot)."""
+        return f"{self._supply()}:rl:loc:{driver_id}"
+
+    def demand(self, cell: str) -> str:
+        """Sorted set: recent trip requests in an H3 cell, scored by time (ms), for surge."""
+        return f"{self._supply()}:demand:{cell}"
+
     def positions(self) -> str:
         """Stream (capped): every applied location update, for the live map."""
         return f"{self._supply()}:positions"
@@ -93,6 +101,15 @@ class Keys:
     def idempotency(self, rider_id: str, key: str) -> str:
         """String: `<body hash> <trip id>` for an Idempotency-Key the rider has used."""
         return f"{self._trips(trip_shard(rider_id))}:idem:{rider_id}:{key}"
+
+    def trip_bucket(self, rider_id: str) -> str:
+        """Token bucket: the rider's trip requests (in the trip-request scripts' slot)."""
+        return f"{self._trips(trip_shard(rider_id))}:rl:trips:{rider_id}"
+
+    # -- rate limits of their own ------------------------------------------------------------
+    def bucket(self, scope: str, subject: str) -> str:
+        """Token bucket of one subject, e.g. ("register", client address) or ("pricing", "")."""
+        return f"{self.prefix}:{{rl:{scope}:{subject}}}"
 
     # -- riders ------------------------------------------------------------------------------
     def rider(self, rider_id: str) -> str:

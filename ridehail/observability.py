@@ -11,6 +11,7 @@ import time
 import uuid
 from typing import Any
 
+import pybreaker
 from prometheus_client import Counter, Gauge, Histogram
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -51,6 +52,25 @@ MATCH_SECONDS = Histogram(
     "From a trip request arriving to its first offer (when the request path made one)",
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1),
 )
+PRICING_CALLS = Counter(
+    "ridehail_pricing_calls_total",
+    "Calls to the pricing service by outcome (ok, outage)",
+    ["outcome"],
+)
+FALLBACK_FARES = Counter(
+    "ridehail_fallback_fares_total",
+    "Fares from the local rate table, by reason (breaker_open, rate_limited, outage, ...)",
+    ["reason"],
+)
+LIMITER_DECISIONS = Counter(
+    "ridehail_ratelimit_decisions_total", "Token bucket decisions", ["limit", "decision"]
+)
+BREAKER_STATE = Gauge(
+    "ridehail_breaker_state", "Circuit breaker state: 0 closed, 1 half-open, 2 open", ["breaker"]
+)
+BREAKER_TRANSITIONS = Counter(
+    "ridehail_breaker_transitions_total", "Circuit breaker state changes", ["breaker", "to"]
+)
 SSE_CLIENTS = Gauge("ridehail_sse_clients", "Open Server-Sent Events streams")
 REDIS_UNAVAILABLE = Counter(
     "ridehail_redis_unavailable_total", "Requests answered 503 because Redis did not answer"
@@ -67,6 +87,38 @@ class PrometheusTripMetrics:
         OFFERS.labels(outcome).inc()
 
 
+class PrometheusPricingMetrics:
+    """`trips.pricing_client.PricingMetrics` on the process's Prometheus registry."""
+
+    def pricing_call(self, outcome: str) -> None:
+        PRICING_CALLS.labels(outcome).inc()
+
+    def fallback(self, reason: str) -> None:
+        FALLBACK_FARES.labels(reason).inc()
+
+    def limiter(self, limit: str, allowed: bool) -> None:
+        LIMITER_DECISIONS.labels(limit, "allowed" if allowed else "refused").inc()
+
+
+_BREAKER_LEVEL = {"closed": 0, "half-open": 1, "open": 2}
+
+
+class BreakerMetrics(pybreaker.CircuitBreakerListener):
+    """Mirrors a pybreaker breaker's state into Prometheus."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        BREAKER_STATE.labels(name).set(0)
+
+    def state_change(self, cb: Any, old_state: Any, new_state: Any) -> None:
+        BREAKER_STATE.labels(self.name).set(_BREAKER_LEVEL.get(new_state.name, 0))
+        BREAKER_TRANSITIONS.labels(self.name, new_state.name).inc()
+        log.warning(
+            "breaker %s: %s -> %s", self.name, getattr(old_state, "name", None), new_state.name
+        )
+
+
+log = logging.getLogger(__name__)
 _STANDARD_ATTRS = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message"}
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 

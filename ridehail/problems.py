@@ -15,6 +15,7 @@ from ridehail.errors import (
     Conflict,
     Forbidden,
     NotFound,
+    RateLimited,
     RidehailError,
     StoreUnavailable,
     Unauthorized,
@@ -32,6 +33,7 @@ _STATUS: list[tuple[type[RidehailError], int]] = [
     (NotFound, 404),
     (Conflict, 409),
     (Unprocessable, 422),
+    (RateLimited, 429),
     (StoreUnavailable, 503),
 ]
 
@@ -82,6 +84,8 @@ async def _on_ridehail_error(request: Request, exc: Exception) -> JSONResponse:
     headers = {"Retry-After": str(RETRY_AFTER_S)} if status == 503 else None
     if status == 401:
         headers = {"WWW-Authenticate": "Bearer"}
+    if isinstance(exc, RateLimited):
+        headers = exc.headers
     if status == 503:
         log.warning("store unavailable", extra={"error": str(exc), "path": request.url.path})
     extra = getattr(exc, "extra", {})

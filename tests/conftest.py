@@ -74,14 +74,27 @@ def make_settings(**overrides: Any) -> Settings:
         "RIDEHAIL_ADMIN_TOKEN": ADMIN_TOKEN,
         "key_prefix": "t" + secrets.token_hex(4),
         "access_log": False,
+        # Generous limits: tests that are about rate limiting set their own.
+        "limit_registrations": "1000000/1",
+        "limit_location_updates": "1000000/1",
+        "limit_trip_requests": "1000000/1",
     }
     values.update(overrides)
     return Settings(**values)
 
 
+# Tests act as many clients from one address; a rate-limit test sets its own limits.
+ROOMY_RATE_LIMITS = {
+    "limit_registrations": "1000000/1",
+    "limit_location_updates": "1000000/1",
+    "limit_trip_requests": "1000000/1",
+}
+
+
 @pytest.fixture
-def settings() -> Settings:
-    return make_settings()
+def settings(request: pytest.FixtureRequest) -> Settings:
+    """Test settings with roomy rate limits; parametrise indirectly with a dict to change some."""
+    return make_settings(**{**ROOMY_RATE_LIMITS, **getattr(request, "param", {})})
 
 
 @pytest.fixture

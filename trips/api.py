@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Response
 
 from ridehail.auth import Role, hash_token, mint_token, new_id
-from ridehail.deps import PrincipalDep, ServicesDep
+from ridehail.deps import PrincipalDep, RegistrationLimit, ServicesDep
 from ridehail.errors import Forbidden
 from trips.model import Action
 from trips.schemas import RiderCreate, RiderRegistered, TripCreate, TripPublic
@@ -19,7 +19,7 @@ IdempotencyKey = Annotated[
 ]
 
 
-@router.post("/riders", status_code=201)
+@router.post("/riders", status_code=201, dependencies=[RegistrationLimit])
 async def register_rider(body: RiderCreate, services: ServicesDep) -> RiderRegistered:
     """Register a rider; the token is shown once and only its hash is kept."""
     rider_id = new_id(Role.RIDER)
@@ -39,9 +39,10 @@ async def request_trip(
     """Request a trip (rider). The same Idempotency-Key and body return the same trip."""
     if who.role is not Role.RIDER:
         raise Forbidden("only a rider requests trips")
-    trip, created = await services.trips.request_trip(
+    trip, created, decision = await services.trips.request_trip(
         who.id, body.pickup.to_position(), body.dropoff.to_position(), idempotency_key
     )
+    response.headers.update(decision.headers(services.limits.trip_requests))
     if not created:
         response.status_code = 200
     return TripPublic.of(trip)

@@ -129,10 +129,24 @@ class RateTable:
     minimum_cents: int = 600
     currency: str = "EUR"
 
-    def quote(self, pickup: Position, dropoff: Position) -> Fare:
+    def quote(self, pickup: Position, dropoff: Position, surge: float = 1.0) -> Fare:
         km = haversine_m(pickup, dropoff) / 1000
-        cents = max(self.minimum_cents, self.base_cents + math.ceil(km * self.per_km_cents))
-        return Fare(cents, self.currency, "fallback")
+        cents = self.base_cents + math.ceil(km * self.per_km_cents)
+        return Fare(max(self.minimum_cents, math.ceil(cents * surge)), self.currency, "fallback")
+
+
+MAX_SURGE = 3.0
+
+
+def surge_factor(recent_requests: int, available_drivers: int) -> float:
+    """1.0 while drivers outnumber recent requests; up by 0.25 per extra request per driver.
+
+    Rounded to 0.1 and capped at MAX_SURGE, so a fare never jumps on noise.
+    """
+    if recent_requests <= available_drivers:
+        return 1.0
+    pressure = (recent_requests - available_drivers) / max(available_drivers, 1)
+    return min(MAX_SURGE, round(1.0 + 0.25 * pressure, 1))
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,6 +164,7 @@ class Trip:
     token: int | None = None  # the driver's claim version (fencing token) while held
     offer_expires_ms: int | None = None
     tried: tuple[str, ...] = ()  # drivers already offered this trip: never offered again
+    surge: float = 1.0
 
     def holder(self) -> tuple[str, int]:
         """The driver holding the trip and its fencing token; IllegalTransition if none."""

@@ -11,6 +11,7 @@ import redis.asyncio as aioredis
 from redis.typing import EncodableT
 
 from dispatch.model import Position
+from ratelimit.model import Decision, Limit
 from ridehail.keys import TRIP_SHARDS, Keys, shard_of_trip
 from ridehail.lua import load_script
 from ridehail.redis_conn import translated_errors
@@ -40,6 +41,7 @@ def trip_fields(trip: Trip) -> list[str]:
         "plat", repr(trip.pickup.lat), "plng", repr(trip.pickup.lng),
         "dlat", repr(trip.dropoff.lat), "dlng", repr(trip.dropoff.lng),
         "fare", str(trip.fare.amount_cents), "cur", trip.fare.currency, "src", trip.fare.source,
+        "surge", repr(trip.surge),
     ]  # fmt: skip
 
 
@@ -60,6 +62,7 @@ def trip_from_record(trip_id: str, raw: dict[Any, Any]) -> Trip:
         token=int(r["token"]) if r.get("token") else None,
         offer_expires_ms=int(r["oexp"]) if r.get("oexp") else None,
         tried=tried,
+        surge=float(r.get("surge", "1.0")),
     )
 
 
@@ -71,6 +74,29 @@ class RedisTrips:
         self._create = client.register_script(load_script("trips", "create_trip"))
         self._transition = client.register_script(load_script("trips", "transition"))
         self._lease = client.register_script(load_script("ridehail", "lease_due"))
+        self._precheck = client.register_script(
+            load_script("trips", "precheck", include=("ratelimit:bucket",))
+        )
+
+    async def precheck(
+        self, rider_id: str, body_hash: str, idempotency_key: str, limit: Limit
+    ) -> tuple[Created, Decision]:
+        """Idempotency, the rider's bucket and its live trip, before a request costs anything.
+
+        Outcome: existing, mismatch, limited, live or new (then create() checks again).
+        """
+        keys = [
+            self._keys.idempotency(rider_id, idempotency_key),
+            self._keys.live_trip(rider_id),
+            self._keys.trip_bucket(rider_id),
+        ]
+        args: list[EncodableT] = [body_hash, limit.capacity, limit.refill, limit.period_ms]
+        async with translated_errors():
+            outcome, trip_id, allowed, remaining, retry, reset = await self._precheck(
+                keys=keys, args=args
+            )
+        decision = Decision(bool(int(allowed)), int(remaining), int(retry), int(reset))
+        return Created(_text(outcome), _text(trip_id)), decision
 
     async def create(
         self, trip: Trip, body_hash: str, idempotency_key: str, watchdog_ms: int

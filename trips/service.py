@@ -16,22 +16,27 @@ import secrets
 from dataclasses import dataclass
 from typing import Protocol
 
+import h3
+
 from dispatch.matching import Matcher, MatchOutcome
 from dispatch.model import DriverStatus, Position
 from dispatch.redis_supply import RedisSupply
+from ratelimit.model import Decision, Limit
 from ridehail.auth import Principal
+from ridehail.errors import RateLimited
 from ridehail.keys import trip_shard
 from trips.model import (
     HOLDS_DRIVER,
     Action,
+    Fare,
     IdempotencyKeyReused,
     IllegalTransition,
     LiveTripExists,
-    RateTable,
     Trip,
     TripNotFound,
     TripState,
     next_state,
+    surge_factor,
 )
 from trips.parties import authorize
 from trips.redis_trips import RedisTrips, offer_json
@@ -46,13 +51,25 @@ class TripMetrics(Protocol):
     def offer_outcome(self, outcome: str) -> None: ...
 
 
+DEFAULT_TRIP_LIMIT = Limit("trip-requests", capacity=10, refill=10, period_s=60)
+
+
+class Pricing(Protocol):
+    async def quote(self, pickup: Position, dropoff: Position, surge: float) -> Fare: ...
+
+
 @dataclass(frozen=True, slots=True)
 class TripPolicy:
+    trip_requests: Limit = DEFAULT_TRIP_LIMIT
     watchdog_grace_ms: int = 3_000  # when a worker looks at a trip whose fast path stalled
     offer_ttl_ms: int = 15_000
     stale_after_ms: int = 30_000
     lease_ms: int = 5_000
     batch: int = 100
+    h3_resolution: int = 8
+    surge_radius_m: float = 1_000.0
+    surge_window_ms: int = 300_000
+    surge_supply_cap: int = 200
 
 
 def new_trip_id(rider_id: str) -> str:
@@ -70,44 +87,67 @@ class TripService:
         trips: RedisTrips,
         supply: RedisSupply,
         matcher: Matcher,
-        rates: RateTable,
+        pricing: Pricing,
         policy: TripPolicy,
         metrics: TripMetrics,
     ) -> None:
         self.trips = trips
         self.supply = supply
         self.matcher = matcher
-        self.rates = rates
+        self.pricing = pricing
         self.policy = policy
         self.metrics = metrics
 
     # -- requests ----------------------------------------------------------------------------
     async def request_trip(
         self, rider_id: str, pickup: Position, dropoff: Position, idempotency_key: str
-    ) -> tuple[Trip, bool]:
-        """The trip, and whether this call created it (False: the same request seen before)."""
-        trip = Trip(
-            trip_id=new_trip_id(rider_id),
+    ) -> tuple[Trip, bool, Decision]:
+        """The trip, whether this call created it (False: the same request seen before), and
+        the rider's rate-limit decision. Raises RateLimited, LiveTripExists (409) or
+        IdempotencyKeyReused (422)."""
+        p = self.policy
+        digest = body_hash(pickup, dropoff)
+        seen, decision = await self.trips.precheck(
+            rider_id, digest, idempotency_key, p.trip_requests
+        )
+        if seen.outcome == "new":
+            trip = await self._priced_trip(rider_id, pickup, dropoff)
+            seen = await self.trips.create(trip, digest, idempotency_key, p.watchdog_grace_ms)
+        if seen.outcome == "mismatch":
+            raise IdempotencyKeyReused("this Idempotency-Key was used with another body")
+        if seen.outcome == "limited":
+            raise RateLimited(p.trip_requests, decision)
+        if seen.outcome == "live":
+            raise LiveTripExists(seen.trip_id)
+        if seen.outcome == "created":
+            await self.dispatch(seen.trip_id)
+        return await self._load(seen.trip_id), seen.outcome == "created", decision
+
+    async def _priced_trip(self, rider_id: str, pickup: Position, dropoff: Position) -> Trip:
+        p = self.policy
+        trip_id = new_trip_id(rider_id)
+        cell = h3.latlng_to_cell(pickup.lat, pickup.lng, p.h3_resolution)
+        demand, supply = await self.supply.surge_inputs(
+            pickup,
+            cell,
+            trip_id,
+            radius_m=p.surge_radius_m,
+            supply_cap=p.surge_supply_cap,
+            window_ms=p.surge_window_ms,
+        )
+        surge = surge_factor(demand, supply)
+        return Trip(
+            trip_id=trip_id,
             rider_id=rider_id,
             state=TripState.REQUESTED,
             pickup=pickup,
             dropoff=dropoff,
-            fare=self.rates.quote(pickup, dropoff),
+            fare=await self.pricing.quote(pickup, dropoff, surge),
             created_ms=0,
             updated_ms=0,
             version=1,
+            surge=surge,
         )
-        digest = body_hash(pickup, dropoff)
-        created = await self.trips.create(
-            trip, digest, idempotency_key, self.policy.watchdog_grace_ms
-        )
-        if created.outcome == "mismatch":
-            raise IdempotencyKeyReused("this Idempotency-Key was used with another body")
-        if created.outcome == "live":
-            raise LiveTripExists(created.trip_id)
-        if created.outcome == "created":
-            await self.dispatch(created.trip_id)
-        return await self._load(created.trip_id), created.outcome == "created"
 
     async def get_trip(self, trip_id: str, actor: Principal) -> Trip:
         trip = await self._load(trip_id)

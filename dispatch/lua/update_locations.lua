@@ -1,21 +1,27 @@
 -- Apply a batch of location updates (a single update is a batch of one).
 -- KEYS[1] available GEO index, KEYS[2] last-seen zset, KEYS[3] position stream,
--- KEYS[3 + i] record of row i.
--- ARGV[1]: position stream length cap (0: no stream), ARGV[2]: staleness limit ms. Then 6
---          values per row: driver_id, lng, lat, recorded_ms ('' = now), heading ('' = none),
---          speed ('' = none).
--- Returns 3 values per row: code (1 applied, 0 ignored: not newer than the last applied one,
--- or recorded longer ago than the staleness limit; -1 unknown driver), the driver's pending
--- offer ('' when none) and its expiry in ms ('' when none).
+-- KEYS[4] the sender's token bucket (only touched when a limit is given), KEYS[4 + i] record of
+-- row i.
+-- ARGV[1] position stream length cap (0: no stream), ARGV[2] staleness limit ms,
+-- ARGV[3..5] the sender's limit: capacity (0: none), refill, period ms. Then 6 values per row:
+-- driver_id, lng, lat, recorded_ms ('' = now), heading ('' = none), speed ('' = none).
+-- Returns the limit decision {allowed, remaining, retry_after_ms, reset_ms} ({1,0,0,0} without
+-- a limit; nothing else happens when it is refused), then 3 values per row: code (1 applied,
+-- 0 ignored: not newer than the last applied one, or recorded longer ago than the staleness
+-- limit; -1 unknown driver), the driver's pending offer ('' when none) and its expiry in ms.
 -- `seen` is when the position was true (recorded_at, never later than now), so freshness
 -- judges the position, not the moment it reached us.
+local out = {1, 0, 0, 0}
+if tonumber(ARGV[3]) > 0 then
+  out = take_tokens(KEYS[4], tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]), 1)
+  if out[1] == 0 then return out end
+end
 local now = now_ms()
 local cap = tonumber(ARGV[1])
 local stale_ms = tonumber(ARGV[2])
-local out = {}
-for i = 0, (#ARGV - 2) / 6 - 1 do
-  local key = KEYS[4 + i]
-  local a = 2 + i * 6
+for i = 0, (#ARGV - 5) / 6 - 1 do
+  local key = KEYS[5 + i]
+  local a = 5 + i * 6
   local id, lng, lat = ARGV[a + 1], ARGV[a + 2], ARGV[a + 3]
   local rec = ARGV[a + 4]
   local cur = redis.call('HMGET', key, 'status', 'rec', 'offer', 'oexp')

@@ -1,0 +1,1 @@
+"""Simulated outside world: the pricing service, drivers and riders."""
