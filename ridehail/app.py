@@ -10,12 +10,15 @@ from collections.abc import AsyncIterator
 import httpx
 import redis.asyncio as aioredis
 from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
 
 from dispatch.api import router as drivers_router
 from dispatch.matching import Pause
 from dispatch.sweeper import sweep_forever
 from ridehail import problems
 from ridehail.bootstrap import build_services
+from ridehail.dashboard_api import STATIC
+from ridehail.dashboard_api import router as dashboard_router
 from ridehail.events_api import router as events_router
 from ridehail.observability import STALE_SWEPT, EdgeMiddleware
 from ridehail.ops_api import router as ops_router
@@ -92,4 +95,6 @@ def create_app(
     app.include_router(drivers_router)
     app.include_router(trips_router)
     app.include_router(events_router)
+    app.include_router(dashboard_router)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app

@@ -86,6 +86,9 @@ class PrometheusTripMetrics:
     def offer_outcome(self, outcome: str) -> None:
         OFFERS.labels(outcome).inc()
 
+    def matched(self, seconds: float) -> None:
+        MATCH_SECONDS.observe(seconds)
+
 
 class PrometheusPricingMetrics:
     """`trips.pricing_client.PricingMetrics` on the process's Prometheus registry."""

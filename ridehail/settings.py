@@ -159,6 +159,15 @@ class Settings(BaseSettings):
     )
     h3_resolution: int = Field(default=8, ge=4, le=12, description="H3 resolution of surge cells.")
 
+    city: str = Field(
+        default="helsinki",
+        description="The dashboard's and the simulation's city: a built-in name or a JSON file.",
+    )
+    map_tiles_url: str | None = Field(
+        default=None,
+        description="Online map tiles for the dashboard ({z}/{x}/{y} URL); unset: our own basemap.",
+    )
+
     max_body_bytes: int = Field(
         default=1_048_576,
         ge=1024,
@@ -198,6 +207,14 @@ class Settings(BaseSettings):
     @classmethod
     def _limit_period(cls, value: str) -> str:
         parse_limit("check", value)  # a zero period raises here
+        return value
+
+    @field_validator("city")
+    @classmethod
+    def _known_city(cls, value: str) -> str:
+        from ridehail.sim.city import load_city
+
+        load_city(value)
         return value
 
     @field_validator("admin_token")

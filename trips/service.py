@@ -13,6 +13,7 @@ import hashlib
 import json
 import logging
 import secrets
+import time
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -49,6 +50,7 @@ _CLEAR_OFFER = (("driver", ""), ("token", ""), ("oexp", ""))
 class TripMetrics(Protocol):
     def transition(self, action: Action) -> None: ...
     def offer_outcome(self, outcome: str) -> None: ...
+    def matched(self, seconds: float) -> None: ...
 
 
 DEFAULT_TRIP_LIMIT = Limit("trip-requests", capacity=10, refill=10, period_s=60)
@@ -106,6 +108,7 @@ class TripService:
         the rider's rate-limit decision. Raises RateLimited, LiveTripExists (409) or
         IdempotencyKeyReused (422)."""
         p = self.policy
+        started = time.perf_counter()
         digest = body_hash(pickup, dropoff)
         seen, decision = await self.trips.precheck(
             rider_id, digest, idempotency_key, p.trip_requests
@@ -119,9 +122,13 @@ class TripService:
             raise RateLimited(p.trip_requests, decision)
         if seen.outcome == "live":
             raise LiveTripExists(seen.trip_id)
-        if seen.outcome == "created":
+        created = seen.outcome == "created"
+        if created:
             await self.dispatch(seen.trip_id)
-        return await self._load(seen.trip_id), seen.outcome == "created", decision
+        trip = await self._load(seen.trip_id)
+        if created and trip.state is TripState.OFFERED:
+            self.metrics.matched(time.perf_counter() - started)
+        return trip, created, decision
 
     async def _priced_trip(self, rider_id: str, pickup: Position, dropoff: Position) -> Trip:
         p = self.policy
