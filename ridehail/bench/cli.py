@@ -39,6 +39,10 @@ def _parser() -> argparse.ArgumentParser:
     common.add_argument("--flush", action="store_true", help="empty --redis-url's db first")
     common.add_argument("--no-docs", action="store_true", help="do not copy plots to docs/img")
     common.add_argument("--seconds", type=float, help="measured seconds per phase")
+    common.add_argument("--rounds", type=int, default=2, help="windows per phase, taken in turn")
+    common.add_argument(
+        "--quiet-wait", type=float, default=20.0, help="seconds to wait for a busy machine to idle"
+    )
     search = argparse.ArgumentParser(add_help=False)
     search.add_argument("--drivers", type=_sizes, default=SearchConfig().sizes)
     search.add_argument("--k", type=int, default=10)
@@ -49,7 +53,7 @@ def _parser() -> argparse.ArgumentParser:
     ingest.add_argument("--connections", type=int, default=IngestConfig().connections)
     ingest.add_argument("--batch-rows", type=int, default=IngestConfig().batch_rows)
     ingest.add_argument("--no-profile", action="store_true", help="skip the py-spy phases")
-    ingest.add_argument("--no-variants", action="store_true", help="skip asyncio/h11 and orjson")
+    ingest.add_argument("--no-variants", action="store_true", help="skip the asyncio+h11 server")
     sub = parser.add_subparsers(dest="what", required=True)
     sub.add_parser("search", parents=[common, search], help="nearest-driver search")
     sub.add_parser("ingest", parents=[common, ingest], help="location updates through the API")
@@ -77,7 +81,12 @@ def _redis(args: argparse.Namespace) -> Iterator[str]:
 
 def _search(args: argparse.Namespace, url: str) -> None:
     cfg = SearchConfig(
-        sizes=args.drivers, k=args.k, concurrency=args.concurrency, brute_max=args.brute_max
+        sizes=args.drivers,
+        k=args.k,
+        concurrency=args.concurrency,
+        brute_max=args.brute_max,
+        rounds=args.rounds,
+        quiet_wait_s=args.quiet_wait,
     )
     if args.seconds:
         cfg = dataclasses.replace(cfg, seconds=args.seconds)
@@ -93,6 +102,8 @@ def _ingest(args: argparse.Namespace, url: str) -> None:
         batch_rows=args.batch_rows,
         profile=not args.no_profile,
         variants=not args.no_variants,
+        rounds=args.rounds,
+        quiet_wait_s=args.quiet_wait,
         out=args.out,
     )
     if args.seconds:

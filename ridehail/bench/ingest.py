@@ -1,17 +1,15 @@
 """`ridehail bench ingest`: location updates per second through the real API, beside baselines.
 
 Servers run as processes (`ridehail serve`, the bare app under uvicorn); the load comes from
-`ridehail.bench.loadgen` in a process of its own. CPU seconds of the server, Redis and the load
-generator are read from /proc, so a run shows which process was the bottleneck.
+`ridehail.bench.loadgen` in a process of its own. Each phase is measured in `rounds` windows
+taken in turn with the others (ours, bare, ours batched, raw, ...), so a neighbour's load on a
+shared machine falls on all of them alike. CPU seconds of every process are read from /proc.
 """
 
 from __future__ import annotations
 
-import json
+import contextlib
 import secrets
-import subprocess
-import sys
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,20 +18,20 @@ import redis
 
 from ridehail.bench import direct, micro, profiling, workload
 from ridehail.bench.measure import progress, run_async
-from ridehail.bench.procs import (
-    CpuWatch,
-    Server,
-    free_port,
-    http_server,
-    ridehail_command,
-    uvicorn_command,
-)
+from ridehail.bench.procs import Server, free_port, http_server, ridehail_command, uvicorn_command
 from ridehail.bench.profiling import py_spy
+from ridehail.bench.workload import Tally
+
+OURS = "ridehail PUT /location"
+OURS_BATCH = "ridehail POST /locations"
+SLOW_STACK = "ridehail PUT, asyncio+h11"
+BARE = "bare FastAPI + GEOADD"
 
 
 @dataclass(frozen=True, slots=True)
 class IngestConfig:
-    seconds: float = 8.0
+    seconds: float = 8.0  # measured seconds per phase, split over the rounds
+    rounds: int = 2
     workers: int = 1
     connections: int = 16
     batch_connections: int = 4
@@ -41,40 +39,8 @@ class IngestConfig:
     drivers: int = 2000
     profile: bool = True
     variants: bool = True
+    quiet_wait_s: float = 20.0
     out: Path = Path("bench-results")
-
-
-def load(
-    server: Server, redis_pid: int, requests: list[str], connections: int, seconds: float
-) -> dict[str, Any]:
-    """Run the load generator against `server`; its summary plus each process's CPU use."""
-    spec = {"host": "127.0.0.1", "port": server.port, "connections": connections}
-    spec |= {"seconds": seconds, "warmup_s": 1.0, "requests": requests}
-    with tempfile.NamedTemporaryFile("w", suffix=".json") as f:
-        json.dump(spec, f)
-        f.flush()
-        with CpuWatch({"server": server.pid, "redis": redis_pid}) as cpu:
-            done = subprocess.run(  # noqa: S603 - this interpreter, our module
-            [sys.executable, "-m", "ridehail.bench.loadgen", f.name],
-                capture_output=True, text=True, check=True,
-            )  # fmt: skip
-    result: dict[str, Any] = json.loads(done.stdout)
-    cpu.add("loadgen", result.pop("loadgen_cpu_s"))
-    result["cpu_cores"] = cpu.cores
-    if set(result["statuses"]) != {"200"} or result["errors"]:
-        progress(f"  WARNING: statuses {result['statuses']}, {result['errors']} connection errors")
-    return result
-
-
-def _phase(label: str, kind: str, result: dict[str, Any], rows: int) -> dict[str, Any]:
-    unit = "rows" if kind == "batch" else "updates"
-    progress(
-        f"  {label}: {result['per_s']:,.0f} req/s = {result['per_s'] * rows:,.0f} {unit}/s, "
-        f"p50 {result['p50_ms']:.2f} ms, p99 {result['p99_ms']:.2f} ms, cpu {result['cpu_cores']}"
-    )
-    return {"label": label, "kind": kind, "rows_per_request": rows, **result} | {
-        "rows_per_s": round(result["per_s"] * rows, 1)
-    }
 
 
 def _profile(
@@ -82,16 +48,17 @@ def _profile(
 ) -> Any:
     raw = cfg.out / f"profile-{name}.txt"
     cfg.out.mkdir(parents=True, exist_ok=True)
+    scratch = Tally(f"profiled {name}", name)
     with py_spy(api.pid, raw, "raw") as attached:
         if not attached:
             progress("  py-spy is not installed or cannot attach: no profile")
             return None
-        load(api, redis_pid, requests, conns, min(cfg.seconds, 8.0))
+        workload.load(scratch, api, redis_pid, requests, conns, min(cfg.seconds, 8.0))
     summary = profiling.summarize(raw)
     progress(f"  profile of {name} ({summary['samples']} samples):\n{profiling.table(summary)}")
     if name == "single":
         with py_spy(api.pid, cfg.out / "profile-single.svg", "flamegraph"):
-            load(api, redis_pid, requests, conns, min(cfg.seconds, 5.0))
+            workload.load(scratch, api, redis_pid, requests, conns, min(cfg.seconds, 5.0))
     return summary
 
 
@@ -102,56 +69,73 @@ def run_ingest(redis_url: str, cfg: IngestConfig) -> dict[str, Any]:
     admin = "bench-admin-" + secrets.token_hex(12)
     env = {"REDIS_URL": redis_url, "RIDEHAIL_ADMIN_TOKEN": admin}
     env |= {"RIDEHAIL_ACCESS_LOG": "false", "RIDEHAIL_LOG_LEVEL": "warning"}
-    phases: list[dict[str, Any]] = []
+    window = cfg.seconds / cfg.rounds
+    tallies = {label: Tally(label, "single") for label in (OURS, SLOW_STACK, BARE)}
+    tallies[OURS_BATCH] = Tally(OURS_BATCH, "batch", cfg.batch_rows)
+    for label in direct.PHASES:
+        rows = cfg.batch_rows if label in direct.BATCHED else 1
+        tallies[label] = Tally(label, "batch" if rows > 1 else "single", rows)
     profiles: dict[str, Any] = {}
-    port = free_port()
-    with http_server("ridehail serve", ridehail_command(port, cfg.workers), port, env) as api:
+    with contextlib.ExitStack() as stack:
+
+        def start(name: str, argv: list[str], port: int) -> Server:
+            return stack.enter_context(http_server(name, argv, port, env))
+
+        port = free_port()
+        api = start("ridehail serve", ridehail_command(port, cfg.workers), port)
+        port = free_port()
+        bare_argv = uvicorn_command("ridehail.bench.bare_app:create_app", port, cfg.workers)
+        bare = start("bare FastAPI app", bare_argv, port)
         progress(f"ingest: registering {cfg.drivers:,} drivers through the API")
         drivers = run_async(workload.register(api.base_url, cfg.drivers))
+        ids = [d for d, _ in drivers]
         single = workload.single_requests(drivers)
         batch = workload.batch_requests(drivers, cfg.batch_rows, admin)
-        progress(f"ingest: single PUT location, {cfg.connections} connections, {cfg.seconds:g}s")
-        result = load(api, redis_pid, single, cfg.connections, cfg.seconds)
-        phases.append(_phase("ridehail PUT /location", "single", result, 1))
-        progress(f"ingest: batched POST locations, {cfg.batch_rows} rows")
-        result = load(api, redis_pid, batch, cfg.batch_connections, cfg.seconds)
-        phases.append(_phase("ridehail POST /locations", "batch", result, cfg.batch_rows))
+
+        def http(label: str, server: Server, requests: list[str], conns: int) -> None:
+            progress(f"ingest: {label}, {conns} connections, {window:g}s")
+            workload.load(
+                tallies[label], server, redis_pid, requests, conns, window, cfg.quiet_wait_s
+            )
+
+        def raw(label: str) -> None:
+            conns = cfg.batch_connections if label in direct.BATCHED else cfg.connections
+            progress(f"ingest: {label}, {conns} in flight, {window:g}s (this process)")
+            samples, cpu = run_async(
+                direct.measure(
+                    redis_url, label, ids, batch=cfg.batch_rows, seconds=window,
+                    concurrency=conns,
+                )
+            )  # fmt: skip
+            tallies[label].add(samples, cpu)
+
+        for n in range(cfg.rounds):
+            progress(f"ingest: round {n + 1} of {cfg.rounds}")
+            http(OURS, api, single, cfg.connections)
+            http(BARE, bare, single, cfg.connections)
+            http(OURS_BATCH, api, batch, cfg.batch_connections)
+            for label in direct.PHASES:
+                raw(label)
+        if cfg.variants:
+            port = free_port()
+            argv = uvicorn_command("ridehail.asgi:app_from_env", port, cfg.workers)
+            slow = start(SLOW_STACK, [*argv, "--loop", "asyncio", "--http", "h11"], port)
+            for _ in range(cfg.rounds):
+                http(SLOW_STACK, slow, single, cfg.connections)
         if cfg.profile:
             progress("ingest: profiling the API with py-spy")
             profiles["single"] = _profile(api, redis_pid, "single", single, cfg.connections, cfg)
             profiles["batch"] = _profile(api, redis_pid, "batch", batch, cfg.batch_connections, cfg)
-    if cfg.variants:
-        port = free_port()
-        argv = uvicorn_command("ridehail.asgi:app_from_env", port, cfg.workers)
-        argv += ["--loop", "asyncio", "--http", "h11"]
-        with http_server("ridehail on asyncio+h11", argv, port, env) as slow:
-            progress("ingest: ridehail on the asyncio loop and h11 (not uvloop, httptools)")
-            result = load(slow, redis_pid, single, cfg.connections, cfg.seconds)
-            phases.append(_phase("ridehail PUT, asyncio+h11", "single", result, 1))
-    port = free_port()
-    argv = uvicorn_command("ridehail.bench.bare_app:create_app", port, cfg.workers)
-    with http_server("bare FastAPI app", argv, port, env) as bare:
-        progress("ingest: bare FastAPI + one GEOADD per request")
-        result = load(bare, redis_pid, single, cfg.connections, cfg.seconds)
-        phases.append(_phase("bare FastAPI + GEOADD", "single", result, 1))
-    progress("ingest: redis-py straight to Redis (in this process)")
-    phases += run_async(
-        direct.run_direct(
-            redis_url, [d for d, _ in drivers], batch=cfg.batch_rows, seconds=cfg.seconds,
-            connections=cfg.connections, batch_in_flight=cfg.batch_connections,
-        )
-    )  # fmt: skip
-    by_label = {p["label"]: p for p in phases}
+    progress("ingest: results")
+    phases = [t.summary() for t in tallies.values() if t.cpu]
+    by = {p["label"]: p for p in phases}
     ratios = {
-        "single_vs_bare": round(
-            by_label["ridehail PUT /location"]["per_s"]
-            / by_label["bare FastAPI + GEOADD"]["per_s"],
-            3,
-        ),
+        "single_vs_bare": round(by[OURS]["per_s"] / by[BARE]["per_s"], 3),
         "batch_vs_raw_pipelined": round(
-            by_label["ridehail POST /locations"]["rows_per_s"]
-            / by_label["raw pipelined GEOADD (redis-py)"]["rows_per_s"],
-            3,
+            by[OURS_BATCH]["rows_per_s"] / by[direct.PIPELINED]["rows_per_s"], 3
+        ),
+        "batch_vs_raw_multi_member": round(
+            by[OURS_BATCH]["rows_per_s"] / by[direct.MULTI]["rows_per_s"], 3
         ),
     }
     progress(f"ingest ratios: {ratios}")

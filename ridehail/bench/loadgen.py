@@ -1,6 +1,6 @@
 """A small HTTP/1.1 keep-alive load generator, run as its own process so it has its own core.
 
-    python -m ridehail.bench.loadgen SPEC.json   # prints one JSON summary line on stdout
+    python -m ridehail.bench.loadgen SPEC.json   # prints one JSON line: latencies, statuses
 
 SPEC: `{"host", "port", "connections", "seconds", "warmup_s", "requests": [str, ...]}`, each
 request a complete HTTP/1.1 message (latin-1). Connection n sends requests n, n + C, n + 2C, ...
@@ -18,7 +18,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from ridehail.bench.measure import Rate, run_async
+from ridehail.bench.measure import run_async
 
 _LENGTH = b"\r\ncontent-length:"
 
@@ -77,9 +77,12 @@ async def run(spec: dict[str, Any]) -> dict[str, Any]:
     window = (start, start + spec["seconds"])
     conns = spec["connections"]
     await asyncio.gather(*(_connection(n, spec, requests, window, out) for n in range(conns)))
-    rate = Rate.of(out["latencies"], time.perf_counter() - start, conns)
+    elapsed = time.perf_counter() - start
     usage = resource.getrusage(resource.RUSAGE_SELF)
-    return rate.to_json() | {
+    return {
+        "latencies_s": [round(x, 7) for x in out["latencies"]],
+        "elapsed_s": elapsed,
+        "connections": conns,
         "statuses": {str(k): v for k, v in sorted(out["statuses"].items())},
         "errors": out["errors"],
         "loadgen_cpu_s": round(usage.ru_utime + usage.ru_stime, 2),

@@ -7,7 +7,7 @@ import math
 import sys
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -74,13 +74,32 @@ class Rate:
         )
 
 
+@dataclass(slots=True)
+class Samples:
+    """Latencies of operations in measured windows; windows of one phase add up (`+`)."""
+
+    latencies_s: list[float] = field(default_factory=list)
+    elapsed_s: float = 0.0
+    concurrency: int = 1
+
+    def __add__(self, other: Samples) -> Samples:
+        return Samples(
+            self.latencies_s + other.latencies_s,
+            self.elapsed_s + other.elapsed_s,
+            max(self.concurrency, other.concurrency),
+        )
+
+    def rate(self) -> Rate:
+        return Rate.of(self.latencies_s, self.elapsed_s, self.concurrency)
+
+
 async def closed_loop(
     op: Callable[[int], Awaitable[object]],
     *,
     concurrency: int,
     seconds: float,
     warmup_s: float = 0.5,
-) -> Rate:
+) -> Samples:
     """`concurrency` workers call `op(i)` back to back; only calls started after warm-up count."""
     latencies: list[float] = []
     start = time.perf_counter() + warmup_s
@@ -95,10 +114,10 @@ async def closed_loop(
             i += concurrency
 
     await asyncio.gather(*(worker(w) for w in range(concurrency)))
-    return Rate.of(latencies, time.perf_counter() - start, concurrency)
+    return Samples(latencies, time.perf_counter() - start, concurrency)
 
 
-def timed_serial(op: Callable[[int], object], *, seconds: float, min_ops: int = 5) -> Rate:
+def timed_serial(op: Callable[[int], object], *, seconds: float, min_ops: int = 5) -> Samples:
     """A CPU-bound `op(i)` run back to back for `seconds` (at least `min_ops` times)."""
     latencies: list[float] = []
     start = time.perf_counter()
@@ -108,4 +127,4 @@ def timed_serial(op: Callable[[int], object], *, seconds: float, min_ops: int = 
         op(i)
         latencies.append(time.perf_counter() - t0)
         i += 1
-    return Rate.of(latencies, time.perf_counter() - start, 1)
+    return Samples(latencies, time.perf_counter() - start, 1)

@@ -151,6 +151,27 @@ def _machine_busy_s() -> float:
     return (sum(fields[:8]) - idle) / _TICKS_PER_S
 
 
+def wait_until_quiet(limit_cores: float = 0.3, max_wait_s: float = 30.0) -> float:
+    """Wait (up to `max_wait_s`) for the machine to idle; returns the busy cores last seen.
+
+    Call between phases, when none of the bench's own processes is working: what is busy then
+    is a neighbour (a test run, a build) that would otherwise skew the next measurement.
+    """
+    deadline = time.monotonic() + max_wait_s
+    while True:
+        before = _machine_busy_s()
+        time.sleep(0.5)
+        busy = (_machine_busy_s() - before) / 0.5
+        if busy <= limit_cores or time.monotonic() > deadline:
+            return round(busy, 2)
+
+
+def mean_cores(watches: list[dict[str, float]]) -> dict[str, float]:
+    """The mean of several `CpuWatch.cores` (rounds of one phase)."""
+    names = {name for w in watches for name in w}
+    return {n: round(sum(w.get(n, 0.0) for w in watches) / len(watches), 2) for n in sorted(names)}
+
+
 class CpuWatch:
     """CPU cores each named process used over a block, and what the rest of the machine used.
 

@@ -116,7 +116,8 @@ def plot_ingest(data: dict[str, Any], out: Path, docs: bool) -> None:
     ):
         labels = [b[0] for b in bars]
         values = [b[1] for b in bars]
-        ax.barh(labels, values, color=["C0" if "ridehail" in x else "C7" for x in labels])
+        ours = ("ridehail" in x or "our " in x for x in labels)
+        ax.barh(labels, values, color=["C0" if mine else "C7" for mine in ours])
         for y, v in enumerate(values):
             ax.text(v, y, f" {v:,.0f}", va="center", fontsize=8)
         ax.set_xlabel(unit)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -16,8 +16,8 @@ import redis.asyncio as aioredis
 from dispatch.service import SupplyPolicy
 from ridehail.bench import check
 from ridehail.bench.city import BruteForce, City, LatLng, driver_id
-from ridehail.bench.measure import closed_loop, progress, timed_serial
-from ridehail.bench.procs import CpuWatch
+from ridehail.bench.measure import Samples, closed_loop, progress, timed_serial
+from ridehail.bench.procs import CpuWatch, mean_cores, wait_until_quiet
 from ridehail.bench.seed import Seeder
 from ridehail.keys import Keys
 
@@ -34,29 +34,45 @@ class SearchConfig:
     brute_max: int = 100_000
     check_points: int = 200
     seed: int = 7
+    rounds: int = 2
+    quiet_wait_s: float = 20.0
 
 
-async def _server_cost(client: aioredis.Redis, command: str) -> dict[str, float]:
-    """Redis's own time per call of `command` (and GEOSEARCHes run) since the last reset."""
-    stats = await client.info("commandstats")
-    main = stats.get(f"cmdstat_{command}", {})
-    geo = stats.get("cmdstat_geosearch", {})
-    calls = float(main.get("calls", 0)) or 1.0
-    return {
-        "server_us_per_query": round(float(main.get("usec_per_call", 0.0)), 2),
-        "geosearch_calls_per_query": round(float(geo.get("calls", 0)) / calls, 2),
-    }
+@dataclass
+class _Tally:
+    """One approach's rounds at one size: samples, Redis's own time, CPU use."""
 
+    command: str
+    samples: Samples = field(default_factory=Samples)
+    calls: int = 0
+    usec: float = 0.0
+    geosearches: int = 0
+    cpu: list[dict[str, float]] = field(default_factory=list)
 
-async def _timed(
-    client: aioredis.Redis, name: str, command: str, op: Any, cfg: SearchConfig
-) -> dict[str, Any]:
-    redis_pid = int((await client.info("server"))["process_id"])
-    await client.config_resetstat()
-    with CpuWatch({"bench": os.getpid(), "redis": redis_pid}) as cpu:
-        rate = await closed_loop(op, concurrency=cfg.concurrency, seconds=cfg.seconds)
-    progress(f"  {name}: {rate.line('queries')}, cpu {cpu.cores}")
-    return rate.to_json() | await _server_cost(client, command) | {"cpu_cores": cpu.cores}
+    async def run(self, client: aioredis.Redis, op: Any, cfg: SearchConfig) -> None:
+        redis_pid = int((await client.info("server"))["process_id"])
+        wait_until_quiet(max_wait_s=cfg.quiet_wait_s)
+        await client.config_resetstat()
+        with CpuWatch({"bench": os.getpid(), "redis": redis_pid}) as cpu:
+            seconds = cfg.seconds / cfg.rounds
+            self.samples += await closed_loop(op, concurrency=cfg.concurrency, seconds=seconds)
+        stats = await client.info("commandstats")
+        main = stats.get(f"cmdstat_{self.command}", {})
+        self.calls += int(main.get("calls", 0))
+        self.usec += float(main.get("usec", 0))
+        self.geosearches += int(stats.get("cmdstat_geosearch", {}).get("calls", 0))
+        self.cpu.append(cpu.cores)
+
+    def summary(self, name: str) -> dict[str, Any]:
+        rate = self.samples.rate()
+        cpu = mean_cores(self.cpu)
+        progress(f"  {name}: {rate.line('queries')}, cpu {cpu}")
+        calls = self.calls or 1
+        return rate.to_json() | {
+            "server_us_per_query": round(self.usec / calls, 2),
+            "geosearch_calls_per_query": round(self.geosearches / calls, 2),
+            "cpu_cores": cpu,
+        }
 
 
 async def run_search(redis_url: str, cfg: SearchConfig) -> dict[str, Any]:
@@ -118,7 +134,7 @@ class SearchRun:
             rate = timed_serial(
                 lambda i: self.brute.nearest(*queries[i % len(queries)], cfg.k),
                 seconds=min(cfg.seconds, 3.0),
-            )
+            ).rate()
             progress(f"  brute force (Python, 1 core): {rate.line('queries')}")
             row["brute"] = rate.to_json()
         ours_r, base_r = row["ours"], row["baseline"]
@@ -139,7 +155,12 @@ class SearchRun:
                 "BYRADIUS", cfg.baseline_radius_m, "m", "ASC", "COUNT", cfg.k,
             )  # fmt: skip
 
+        # alternate the two, so a noisy neighbour on a shared machine hits both alike
+        mine, theirs = _Tally("evalsha"), _Tally("geosearch")
+        for _ in range(cfg.rounds):
+            await mine.run(self.client, ours, cfg)
+            await theirs.run(self.client, baseline, cfg)
         return {
-            "ours": await _timed(self.client, "ours (nearest.lua)", "evalsha", ours, cfg),
-            "baseline": await _timed(self.client, "2 km GEOSEARCH", "geosearch", baseline, cfg),
+            "ours": mine.summary("ours (nearest.lua)"),
+            "baseline": theirs.summary(f"{cfg.baseline_radius_m / 1000:g} km GEOSEARCH"),
         }

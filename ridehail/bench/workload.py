@@ -1,14 +1,24 @@
-"""What the ingest bench sends: drivers registered through the API, pre-built HTTP requests."""
+"""What the ingest bench sends (drivers registered through the API, pre-built HTTP requests),
+how it runs the load generator, and how it adds up the windows of one phase.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import random
+import subprocess
+import sys
+import tempfile
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
 
 import httpx
 
 from ridehail.bench.city import City
+from ridehail.bench.measure import Samples, progress
+from ridehail.bench.procs import CpuWatch, Server, mean_cores, wait_until_quiet
 
 Driver = tuple[str, str]  # id, token
 
@@ -58,3 +68,68 @@ async def register(base_url: str, n: int) -> list[Driver]:
                 return reg["driver_id"], reg["token"]
 
         return await asyncio.gather(*(one(i) for i in range(n)))
+
+
+@dataclass
+class Tally:
+    """The measured windows of one phase (its rounds), summed."""
+
+    label: str
+    kind: str  # "single" (one update per request) or "batch"
+    rows: int = 1
+    samples: Samples = field(default_factory=Samples)
+    statuses: Counter[str] = field(default_factory=Counter)
+    errors: int = 0
+    cpu: list[dict[str, float]] = field(default_factory=list)
+
+    def add(self, samples: Samples, cpu: dict[str, float]) -> None:
+        self.samples += samples
+        self.cpu.append(cpu)
+
+    def summary(self) -> dict[str, Any]:
+        rate = self.samples.rate()
+        rows_per_s = rate.per_s * self.rows
+        cpu = mean_cores(self.cpu)
+        unit = "rows" if self.kind == "batch" else "updates"
+        progress(f"  {self.label}: {rate.line('requests')} = {rows_per_s:,.0f} {unit}/s; cpu {cpu}")
+        return {
+            "label": self.label,
+            "kind": self.kind,
+            "rows_per_request": self.rows,
+            **rate.to_json(),
+            "rows_per_s": round(rows_per_s, 1),
+            "statuses": dict(self.statuses),
+            "errors": self.errors,
+            "cpu_cores": cpu,
+            "windows": len(self.cpu),
+        }
+
+
+def load(
+    tally: Tally,
+    server: Server,
+    redis_pid: int,
+    requests: list[str],
+    connections: int,
+    seconds: float,
+    quiet_wait_s: float = 20.0,
+) -> None:
+    """One window of the load generator against `server`, added to `tally`."""
+    spec = {"host": "127.0.0.1", "port": server.port, "connections": connections}
+    spec |= {"seconds": seconds, "warmup_s": 1.0, "requests": requests}
+    wait_until_quiet(max_wait_s=quiet_wait_s)
+    with tempfile.NamedTemporaryFile("w", suffix=".json") as f:
+        json.dump(spec, f)
+        f.flush()
+        with CpuWatch({"server": server.pid, "redis": redis_pid}) as cpu:
+            done = subprocess.run(  # noqa: S603 - this interpreter, our module
+                [sys.executable, "-m", "ridehail.bench.loadgen", f.name],
+                capture_output=True, text=True, check=True,
+            )  # fmt: skip
+    result: dict[str, Any] = json.loads(done.stdout)
+    cpu.add("loadgen", result["loadgen_cpu_s"])
+    tally.add(Samples(result["latencies_s"], result["elapsed_s"], connections), cpu.cores)
+    tally.statuses.update(result["statuses"])
+    tally.errors += result["errors"]
+    if set(result["statuses"]) != {"200"} or result["errors"]:
+        progress(f"  WARNING: statuses {result['statuses']}, {result['errors']} connection errors")
