@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from pydantic import ValidationError
 
@@ -54,6 +57,41 @@ def _pricing(args: argparse.Namespace) -> int:
     return 0
 
 
+def _simulate(args: argparse.Namespace) -> int:
+    from ridehail.sim.agents import Tuning
+    from ridehail.sim.runner import RunConfig, simulate
+
+    config = RunConfig(
+        api=args.api.rstrip("/"),
+        drivers=args.drivers,
+        riders=args.riders,
+        duration_s=args.duration,
+        seed=args.seed,
+        scenario=args.scenario,
+        output=args.output,
+        pricing_url=args.pricing_url,
+        city=args.city,
+        tuning=Tuning(time_scale=args.time_scale),
+    )
+    summary = simulate(config)
+    print(json.dumps(summary["trips"] | {"invariant_violations": summary["invariant_violations"]}))
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from ridehail.sim.demo import run_demo
+
+    return run_demo(
+        port=args.port,
+        pricing_port=args.pricing_port,
+        duration_s=args.duration,
+        drivers=args.drivers,
+        riders=args.riders,
+        scenario=args.scenario,
+        seed=args.seed,
+    )
+
+
 def _bench(args: argparse.Namespace) -> int:
     from ridehail.bench.cli import run
 
@@ -84,6 +122,16 @@ def _fraction(low: float, high: float) -> Callable[[str], float]:
     return parse
 
 
+def _count(low: int, high: int) -> Callable[[str], int]:
+    def parse(value: str) -> int:
+        number = int(value)
+        if not low <= number <= high:
+            raise argparse.ArgumentTypeError(f"must be between {low} and {high}")
+        return number
+
+    return parse
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ridehail", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -101,6 +149,33 @@ def build_parser() -> argparse.ArgumentParser:
     pricing.add_argument("--fail-rate", type=_fraction(0, 1), default=0.0)
     pricing.add_argument("--seed", type=int, default=None)
     pricing.set_defaults(func=_pricing)
+
+    from ridehail.sim.scenarios import SCENARIOS
+
+    sim = sub.add_parser("simulate", help="simulated drivers and riders over the HTTP API")
+    sim.add_argument("--drivers", type=_count(1, 20_000), default=50)
+    sim.add_argument("--riders", type=_count(1, 20_000), default=20)
+    sim.add_argument("--duration", type=_fraction(1, 7 * 24 * 3600), default=60.0)
+    sim.add_argument("--seed", type=int, default=1)
+    sim.add_argument("--scenario", choices=sorted(SCENARIOS), default="steady")
+    sim.add_argument("--api", default="http://127.0.0.1:8000")
+    sim.add_argument("--output", type=Path, default=None, help="write the JSON summary here")
+    sim.add_argument("--pricing-url", default=os.environ.get("PRICING_URL"))
+    sim.add_argument("--city", default=os.environ.get("RIDEHAIL_CITY", "helsinki"))
+    sim.add_argument("--time-scale", type=_fraction(0.1, 100), default=1.0,
+                     help="move vehicles this many times faster than real time")  # fmt: skip
+    sim.set_defaults(func=_simulate)
+
+    demo = sub.add_parser("demo", help="pricing, API and a simulation in one command")
+    demo.add_argument("--duration", type=_fraction(1, 7 * 24 * 3600), default=None,
+                      help="stop after this many seconds (default: until Ctrl-C)")  # fmt: skip
+    demo.add_argument("--port", type=_port, default=8000)
+    demo.add_argument("--pricing-port", type=_port, default=8001)
+    demo.add_argument("--drivers", type=_count(1, 5_000), default=150)
+    demo.add_argument("--riders", type=_count(1, 5_000), default=60)
+    demo.add_argument("--scenario", choices=sorted(SCENARIOS), default="steady")
+    demo.add_argument("--seed", type=int, default=1)
+    demo.set_defaults(func=_demo)
 
     bench = sub.add_parser("bench", help="the benchmark harness (see docs/benchmarks.md)")
     bench.add_argument("bench_args", nargs=argparse.REMAINDER)
