@@ -138,7 +138,7 @@ class JsonFormatter(logging.Formatter):
         if request_id:
             entry["request_id"] = request_id
         for key, value in record.__dict__.items():
-            if key not in _STANDARD_ATTRS and not key.startswith("_"):
+            if key not in _STANDARD_ATTRS and not key.startswith("_") and key != "color_message":
                 entry[key] = value
         if record.exc_info:
             entry["exc"] = self.formatException(record.exc_info)
