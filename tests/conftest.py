@@ -21,7 +21,7 @@ from fastapi import FastAPI
 from ridehail.app import create_app
 from ridehail.bootstrap import Services
 from ridehail.settings import Settings
-from tests.support import ADMIN_TOKEN, redis_server_binary, running_redis
+from tests.support import ADMIN_TOKEN, app_running, redis_server_binary, running_redis
 
 NO_REDIS_MESSAGE = (
     "NO redis-server BINARY: every real-Redis test is SKIPPED; only fakeredis ran. "
@@ -100,8 +100,7 @@ def settings(request: pytest.FixtureRequest) -> Settings:
 @pytest.fixture
 async def app(redis_client: aioredis.Redis, settings: Settings) -> AsyncIterator[FastAPI]:
     """The app over the parametrised Redis backend, its lifespan (and sweeper) running."""
-    application = create_app(settings, redis=redis_client)
-    async with application.router.lifespan_context(application):
+    async with app_running(create_app(settings, redis=redis_client)) as application:
         yield application
 
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import math
 import random
 import secrets
-from collections.abc import Mapping
+import time
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -158,3 +160,11 @@ def assert_exact_nearest(
         farthest = max(truth[i] for i in ids)
         nearer = {i: d for i, d in left_out.items() if d < farthest - tol}
         assert not nearer, f"left out drivers nearer than the farthest returned: {nearer}"
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], within_s: float = 15.0) -> None:
+    """Wait until `check()` holds. The limit is only a backstop against hanging, not a claim."""
+    deadline = time.monotonic() + within_s
+    while not await check():
+        assert time.monotonic() < deadline, f"{check.__name__} never held"
+        await asyncio.sleep(0.05)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import shutil
@@ -10,10 +11,11 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import httpx
+from fastapi import FastAPI
 
 ADMIN_TOKEN = "test-admin-token-0123456789"
 
@@ -96,3 +98,26 @@ def running_ridehail(redis_url: str | None, **env: str) -> Iterator[str]:
             proc.kill()
             proc.wait()
         log.close()
+
+
+@contextlib.asynccontextmanager
+async def app_running(app: FastAPI) -> AsyncIterator[FastAPI]:
+    """Run the app's lifespan (start-up, background tasks, shutdown) around the block.
+
+    Shutdown cancels each background task once and waits for it. On Python 3.11 a cancel that
+    lands while a Redis command is completing is lost (asyncio.wait_for returns the result
+    instead; used by redis-py and fakeredis), and the wait never ends: the production bug that
+    tests/integration/test_shutdown.py pins. Here, so that other tests do not hang on it,
+    tasks whose cancel was lost are cancelled again until shutdown finishes.
+    """
+    lifespan = app.router.lifespan_context(app)
+    await lifespan.__aenter__()
+    try:
+        yield app
+    finally:
+        leaving = asyncio.ensure_future(lifespan.__aexit__(None, None, None))
+        while not (await asyncio.wait({leaving}, timeout=0.2))[0]:
+            for task in asyncio.all_tasks():
+                if task.cancelling() and not task.done() and task is not leaving:
+                    task.cancel()
+        leaving.result()
