@@ -125,5 +125,6 @@ def run(argv: Sequence[str]) -> int:
     except BenchSetupError as exc:
         progress(f"cannot run: {exc}")
         return 1
+    report.write_summary(args.out)
     progress("done")
     return 0

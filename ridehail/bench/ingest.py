@@ -69,6 +69,7 @@ def run_ingest(redis_url: str, cfg: IngestConfig) -> dict[str, Any]:
     admin = "bench-admin-" + secrets.token_hex(12)
     env = {"REDIS_URL": redis_url, "RIDEHAIL_ADMIN_TOKEN": admin}
     env |= {"RIDEHAIL_ACCESS_LOG": "false", "RIDEHAIL_LOG_LEVEL": "warning"}
+    env |= {f"RIDEHAIL_{name.upper()}": value for name, value in direct.BENCH_LIMITS.items()}
     window = cfg.seconds / cfg.rounds
     tallies = {label: Tally(label, "single") for label in (OURS, SLOW_STACK, BARE)}
     tallies[OURS_BATCH] = Tally(OURS_BATCH, "batch", cfg.batch_rows)

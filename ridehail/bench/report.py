@@ -49,6 +49,22 @@ def write_json(out: Path, name: str, data: dict[str, Any]) -> Path:
     return path
 
 
+def write_summary(out: Path) -> None:
+    """`summary.md`: the tables and targets of the latest search.json and ingest.json in `out`."""
+    from ridehail.bench import tables
+
+    found = {n: json.loads((out / f"{n}.json").read_text()) for n in ("search", "ingest")
+             if (out / f"{n}.json").exists()}  # fmt: skip
+    parts = ["## Targets", tables.targets(found.get("search"), found.get("ingest"))]
+    if "search" in found:
+        parts += ["## Nearest search", tables.search_tables(found["search"])]
+    if "ingest" in found:
+        parts += ["## Location ingest", tables.ingest_table(found["ingest"])]
+    path = out / "summary.md"
+    path.write_text("\n\n".join(parts) + "\n")
+    progress(f"wrote {path}")
+
+
 def _pyplot() -> Any:
     try:
         import matplotlib

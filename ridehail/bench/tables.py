@@ -1,0 +1,118 @@
+"""Markdown tables of a run, and the targets from the project's issues checked against it.
+
+`ridehail bench` writes them to `<out>/summary.md`, ready for docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+Row = list[str]
+
+
+def _table(head: Row, rows: list[Row]) -> str:
+    lines = ["| " + " | ".join(head) + " |", "|" + "|".join("---:" for _ in head) + "|"]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    lines[1] = "|---" + lines[1][5:]  # first column left-aligned
+    return "\n".join(lines)
+
+
+def _n(x: float) -> str:
+    return f"{x:,.0f}"
+
+
+def _ms(x: float) -> str:
+    return f"{x:.2f}" if x < 10 else f"{x:,.1f}"
+
+
+def _other(phase: dict[str, Any]) -> float:
+    return float(phase.get("cpu_cores", {}).get("other", 0.0))
+
+
+def search_tables(data: dict[str, Any]) -> str:
+    rows = data["sizes"]
+    speed = [
+        [
+            _n(r["drivers"]),
+            _n(r["ours"]["per_s"]), _ms(r["ours"]["p50_ms"]), _ms(r["ours"]["p99_ms"]),
+            _n(r["baseline"]["per_s"]), _ms(r["baseline"]["p50_ms"]),
+            _ms(r["baseline"]["p99_ms"]), f"{r['ratio_qps']:.2f}x",
+            _n(r["brute"]["per_s"]) if "brute" in r else "-",
+        ]
+        for r in rows
+    ]  # fmt: skip
+    work = [
+        [
+            _n(r["drivers"]),
+            f"{r['ours']['server_us_per_query']:,.0f}", f"{r['check']['our_rounds_mean']:.1f}",
+            _n(r["check"]["our_final_radius_m_median"]),
+            f"{r['baseline']['server_us_per_query']:,.0f}",
+            _n(r["check"]["members_within_baseline_radius_median"]),
+            f"{r['check']['same_as_baseline']}/{r['check']['baseline_found_k']}",
+            f"{r['check']['same_as_brute']}/{r['check']['brute_checked']}",
+            f"{_other(r['ours']):.2f} / {_other(r['baseline']):.2f}",
+        ]
+        for r in rows
+    ]  # fmt: skip
+    return "\n\n".join(
+        [
+            _table(
+                ["drivers", "ours q/s", "ours p50 ms", "ours p99 ms", "2 km q/s", "2 km p50 ms",
+                 "2 km p99 ms", "q/s ours / 2 km", "brute force q/s"],
+                speed,
+            ),
+            _table(
+                ["drivers", "Redis µs per ours", "circles tried", "last radius m",
+                 "Redis µs per 2 km", "drivers within 2 km", "same as 2 km", "same as brute",
+                 "other load (cores)"],
+                work,
+            ),
+        ]
+    )  # fmt: skip
+
+
+def ingest_table(data: dict[str, Any]) -> str:
+    rows = []
+    for p in data["phases"]:
+        cpu = p["cpu_cores"]
+        rows.append(
+            [
+                p["label"], _n(p["per_s"]), _n(p["rows_per_s"]), _ms(p["p50_ms"]),
+                _ms(p["p99_ms"]), str(p["concurrency"]),
+                f"{cpu.get('server', cpu.get('bench', 0)):.2f}", f"{cpu.get('redis', 0):.2f}",
+                f"{cpu.get('loadgen', 0):.2f}", f"{cpu.get('other', 0):.2f}",
+            ]
+        )  # fmt: skip
+    head = ["phase", "requests/s", "rows/s", "p50 ms", "p99 ms", "in flight", "server cores",
+            "redis cores", "loadgen cores", "other load"]  # fmt: skip
+    return _table(head, rows)
+
+
+def targets(search: dict[str, Any] | None, ingest: dict[str, Any] | None) -> str:
+    """The targets from the issues, each with the measured value and whether it is met."""
+    rows: list[Row] = []
+
+    def add(name: str, value: str, met: bool) -> None:
+        rows.append([name, value, "met" if met else "**not met**"])
+
+    if search:
+        by = {r["drivers"]: r for r in search["sizes"]}
+        big, small = by.get(max(by)), by.get(min(by))
+        if big:
+            add(f"ours >= 50x the q/s of 2 km GEOSEARCH at {_n(big['drivers'])}",
+                f"{big['ratio_qps']:.1f}x", big["ratio_qps"] >= 50)  # fmt: skip
+        worst = max(search["sizes"], key=lambda r: r["ours"]["p99_ms"])
+        add("ours p99 < 5 ms (worst size)",
+            f"{_ms(worst['ours']['p99_ms'])} ms at {_n(worst['drivers'])}",
+            worst["ours"]["p99_ms"] < 5)  # fmt: skip
+        if big and small and big is not small:
+            growth = big["ours"]["p99_ms"] / small["ours"]["p99_ms"]
+            add(f"ours p99 at {_n(big['drivers'])} <= 2x p99 at {_n(small['drivers'])}",
+                f"{growth:.2f}x", growth <= 2)  # fmt: skip
+    if ingest:
+        r = ingest["ratios"]
+        add("single updates >= 70% of bare FastAPI + GEOADD", f"{r['single_vs_bare']:.0%}",
+            r["single_vs_bare"] >= 0.7)  # fmt: skip
+        add("batched rows/s >= 50% of raw pipelined GEOADD",
+            f"{r['batch_vs_raw_pipelined']:.0%}", r["batch_vs_raw_pipelined"] >= 0.5)  # fmt: skip
+    return _table(["target", "measured", "verdict"], rows)
