@@ -193,3 +193,25 @@ async def test_a_ping_recorded_longer_ago_than_the_staleness_limit_is_ignored(
     assert reply.json()["applied"] is False
     assert driver.driver_id not in await nearby_ids(client, driver.headers, HELSINKI, 100)
     assert (await get_driver(client, driver))["fresh"] is False
+
+
+async def test_a_first_ping_recorded_just_beyond_the_staleness_limit_changes_nothing(
+    client: httpx.AsyncClient,
+) -> None:
+    driver = await register(client)
+    await set_status(client, driver, "available")
+    before = await get_driver(client, driver)
+    reply = await ping(client, driver, HELSINKI, recorded_ms=now_ms() - 31_000)
+    assert reply.json()["applied"] is False
+    assert await get_driver(client, driver) == before
+
+
+async def test_a_ping_recorded_well_within_the_staleness_limit_is_applied_and_found(
+    client: httpx.AsyncClient,
+) -> None:
+    driver = await register(client)
+    await set_status(client, driver, "available")
+    reply = await ping(client, driver, HELSINKI, recorded_ms=now_ms() - 10_000)
+    assert reply.json()["applied"] is True
+    assert driver.driver_id in await nearby_ids(client, driver.headers, HELSINKI, 100)
+    assert (await get_driver(client, driver))["fresh"] is True
