@@ -17,7 +17,7 @@ import redis
 from ridehail.bench import report
 from ridehail.bench.ingest import IngestConfig, run_ingest
 from ridehail.bench.measure import progress, run_async
-from ridehail.bench.procs import BenchSetupError, private_redis
+from ridehail.bench.procs import BenchSetupError, QuietWait, private_redis
 from ridehail.bench.search import SearchConfig, run_search
 
 
@@ -41,7 +41,10 @@ def _parser() -> argparse.ArgumentParser:
     common.add_argument("--seconds", type=float, help="measured seconds per phase")
     common.add_argument("--rounds", type=int, default=2, help="windows per phase, taken in turn")
     common.add_argument(
-        "--quiet-wait", type=float, default=20.0, help="seconds to wait for a busy machine to idle"
+        "--quiet-wait",
+        type=float,
+        default=60.0,
+        help="seconds in all to wait for a busy machine to idle before phases",
     )
     search = argparse.ArgumentParser(add_help=False)
     search.add_argument("--drivers", type=_sizes, default=SearchConfig().sizes)
@@ -86,7 +89,6 @@ def _search(args: argparse.Namespace, url: str) -> None:
         concurrency=args.concurrency,
         brute_max=args.brute_max,
         rounds=args.rounds,
-        quiet_wait_s=args.quiet_wait,
     )
     if args.seconds:
         cfg = dataclasses.replace(cfg, seconds=args.seconds)
@@ -103,7 +105,6 @@ def _ingest(args: argparse.Namespace, url: str) -> None:
         profile=not args.no_profile,
         variants=not args.no_variants,
         rounds=args.rounds,
-        quiet_wait_s=args.quiet_wait,
         out=args.out,
     )
     if args.seconds:
@@ -115,6 +116,7 @@ def _ingest(args: argparse.Namespace, url: str) -> None:
 
 def run(argv: Sequence[str]) -> int:
     args = _parser().parse_args(list(argv))
+    QuietWait.budget_s = args.quiet_wait
     try:
         if args.what in ("search", "all"):
             with _redis(args) as url:

@@ -39,7 +39,6 @@ class IngestConfig:
     drivers: int = 2000
     profile: bool = True
     variants: bool = True
-    quiet_wait_s: float = 20.0
     out: Path = Path("bench-results")
 
 
@@ -95,9 +94,7 @@ def run_ingest(redis_url: str, cfg: IngestConfig) -> dict[str, Any]:
 
         def http(label: str, server: Server, requests: list[str], conns: int) -> None:
             progress(f"ingest: {label}, {conns} connections, {window:g}s")
-            workload.load(
-                tallies[label], server, redis_pid, requests, conns, window, cfg.quiet_wait_s
-            )
+            workload.load(tallies[label], server, redis_pid, requests, conns, window)
 
         def raw(label: str) -> None:
             conns = cfg.batch_connections if label in direct.BATCHED else cfg.connections
@@ -134,6 +131,9 @@ def run_ingest(redis_url: str, cfg: IngestConfig) -> dict[str, Any]:
         "single_vs_bare": round(by[OURS]["per_s"] / by[BARE]["per_s"], 3),
         "batch_vs_raw_pipelined": round(
             by[OURS_BATCH]["rows_per_s"] / by[direct.PIPELINED]["rows_per_s"], 3
+        ),
+        "single_vs_bare_per_server_cpu": round(
+            by[OURS]["per_server_cpu_s"] / by[BARE]["per_server_cpu_s"], 3
         ),
         "batch_vs_raw_multi_member": round(
             by[OURS_BATCH]["rows_per_s"] / by[direct.MULTI]["rows_per_s"], 3

@@ -151,19 +151,30 @@ def _machine_busy_s() -> float:
     return (sum(fields[:8]) - idle) / _TICKS_PER_S
 
 
-def wait_until_quiet(limit_cores: float = 0.3, max_wait_s: float = 30.0) -> float:
-    """Wait (up to `max_wait_s`) for the machine to idle; returns the busy cores last seen.
+class QuietWait:
+    """Waits for a busy machine to idle before a phase, within one budget for the whole run.
 
     Call between phases, when none of the bench's own processes is working: what is busy then
-    is a neighbour (a test run, a build) that would otherwise skew the next measurement.
+    is a neighbour (a test run, a build) that would otherwise skew the next measurement. A
+    neighbour that never stops uses up the budget once; after that phases start at once.
     """
-    deadline = time.monotonic() + max_wait_s
-    while True:
-        before = _machine_busy_s()
-        time.sleep(0.5)
-        busy = (_machine_busy_s() - before) / 0.5
-        if busy <= limit_cores or time.monotonic() > deadline:
-            return round(busy, 2)
+
+    budget_s = 60.0
+    per_phase_s = 15.0
+
+    @classmethod
+    def wait(cls, limit_cores: float = 0.3) -> float:
+        """Seconds waited for the busy cores to fall to `limit_cores` (or for time to run out)."""
+        started = time.monotonic()
+        deadline = started + min(cls.budget_s, cls.per_phase_s)
+        while True:
+            before = _machine_busy_s()
+            time.sleep(0.5)
+            busy = (_machine_busy_s() - before) / 0.5
+            if busy <= limit_cores or time.monotonic() > deadline:
+                waited = time.monotonic() - started
+                cls.budget_s = max(0.0, cls.budget_s - waited + 0.5)
+                return round(waited, 1)
 
 
 def mean_cores(watches: list[dict[str, float]]) -> dict[str, float]:

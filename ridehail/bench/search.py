@@ -17,7 +17,7 @@ from dispatch.service import SupplyPolicy
 from ridehail.bench import check
 from ridehail.bench.city import BruteForce, City, LatLng, driver_id
 from ridehail.bench.measure import Samples, closed_loop, progress, timed_serial
-from ridehail.bench.procs import CpuWatch, mean_cores, wait_until_quiet
+from ridehail.bench.procs import CpuWatch, QuietWait, mean_cores
 from ridehail.bench.seed import Seeder
 from ridehail.keys import Keys
 
@@ -35,7 +35,6 @@ class SearchConfig:
     check_points: int = 200
     seed: int = 7
     rounds: int = 2
-    quiet_wait_s: float = 20.0
 
 
 @dataclass
@@ -51,7 +50,7 @@ class _Tally:
 
     async def run(self, client: aioredis.Redis, op: Any, cfg: SearchConfig) -> None:
         redis_pid = int((await client.info("server"))["process_id"])
-        wait_until_quiet(max_wait_s=cfg.quiet_wait_s)
+        QuietWait.wait()
         await client.config_resetstat()
         with CpuWatch({"bench": os.getpid(), "redis": redis_pid}) as cpu:
             seconds = cfg.seconds / cfg.rounds

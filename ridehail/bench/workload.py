@@ -18,7 +18,7 @@ import httpx
 
 from ridehail.bench.city import City
 from ridehail.bench.measure import Samples, progress
-from ridehail.bench.procs import CpuWatch, Server, mean_cores, wait_until_quiet
+from ridehail.bench.procs import CpuWatch, QuietWait, Server, mean_cores
 
 Driver = tuple[str, str]  # id, token
 
@@ -101,6 +101,8 @@ class Tally:
             "statuses": dict(self.statuses),
             "errors": self.errors,
             "cpu_cores": cpu,
+            # the server's own speed, whatever a neighbour took from it: per second of its CPU
+            "per_server_cpu_s": round(rate.per_s / cpu["server"], 1) if cpu.get("server") else None,
             "windows": len(self.cpu),
         }
 
@@ -112,12 +114,11 @@ def load(
     requests: list[str],
     connections: int,
     seconds: float,
-    quiet_wait_s: float = 20.0,
 ) -> None:
     """One window of the load generator against `server`, added to `tally`."""
     spec = {"host": "127.0.0.1", "port": server.port, "connections": connections}
     spec |= {"seconds": seconds, "warmup_s": 1.0, "requests": requests}
-    wait_until_quiet(max_wait_s=quiet_wait_s)
+    QuietWait.wait()
     with tempfile.NamedTemporaryFile("w", suffix=".json") as f:
         json.dump(spec, f)
         f.flush()
