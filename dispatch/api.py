@@ -35,7 +35,7 @@ from dispatch.schemas import (
 from ridehail.auth import Role, hash_token, mint_token, new_id
 from ridehail.deps import PrincipalDep, RegistrationLimit, ServicesDep
 from ridehail.errors import RateLimited
-from ridehail.observability import LOCATION_UPDATES
+from ridehail.observability import LOCATION_UPDATES, count_decision
 from ridehail.problems import InvalidInput
 
 router = APIRouter(prefix="/v1/drivers", tags=["drivers"])
@@ -139,7 +139,9 @@ async def update_location(
         decision, applied, offer, expires_ms = await services.supply.update_location(update, limit)
     except RateLimited:
         LOCATION_UPDATES.labels("rate_limited").inc()
+        count_decision(limit.name, allowed=False)
         raise
+    count_decision(limit.name, allowed=True)
     response.headers.update(decision.headers(limit))
     LOCATION_UPDATES.labels("applied" if applied else "ignored").inc()
     return LocationAck(applied=applied, offer=offer_public(offer, expires_ms))

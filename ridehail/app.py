@@ -30,6 +30,20 @@ from trips.workers import work_forever
 log = logging.getLogger(__name__)
 
 
+async def stop_tasks(tasks: list[asyncio.Task[None]], patience_s: float = 5.0) -> None:
+    """Cancel until they are done. Once is not enough on Python 3.11: `asyncio.wait_for`
+    (inside redis-py and fakeredis) can swallow a cancel that lands as a command completes."""
+    deadline = asyncio.get_running_loop().time() + patience_s
+    while pending := [t for t in tasks if not t.done()]:
+        if asyncio.get_running_loop().time() > deadline:
+            log.error("background tasks did not stop", extra={"tasks": len(pending)})
+            return
+        for task in pending:
+            task.cancel()
+        await asyncio.wait(pending, timeout=0.1)
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
 def create_app(
     settings: Settings,
     redis: aioredis.Redis | None = None,
@@ -71,11 +85,7 @@ def create_app(
         try:
             yield
         finally:
-            for task in background:
-                task.cancel()
-            for task in background:
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+            await stop_tasks(background)
             if http is not None:
                 await http.aclose()
             if redis is None:

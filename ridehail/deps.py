@@ -9,7 +9,7 @@ from fastapi import Depends, Header, Request, Response
 from ridehail.auth import Principal
 from ridehail.bootstrap import Services
 from ridehail.errors import RateLimited
-from ridehail.observability import LIMITER_DECISIONS
+from ridehail.observability import count_decision
 from ridehail.redis_conn import translated_errors
 
 
@@ -37,7 +37,7 @@ async def limit_registrations(request: Request, response: Response, services: Se
     address = request.client.host if request.client else "unknown"
     async with translated_errors():
         decision = await services.buckets.take(services.keys.bucket("register", address), limit)
-    LIMITER_DECISIONS.labels(limit.name, "allowed" if decision.allowed else "refused").inc()
+    count_decision(limit.name, decision.allowed)
     if not decision.allowed:
         raise RateLimited(limit, decision)
     response.headers.update(decision.headers(limit))

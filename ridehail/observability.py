@@ -9,6 +9,7 @@ import re
 import sys
 import time
 import uuid
+from http import HTTPStatus
 from typing import Any
 
 import pybreaker
@@ -16,7 +17,7 @@ from prometheus_client import Counter, Gauge, Histogram
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ridehail.problems import PROBLEM_JSON
+from ridehail.problems import problem
 
 request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "request_id", default=None
@@ -77,6 +78,10 @@ REDIS_UNAVAILABLE = Counter(
 )
 
 
+def count_decision(limit: str, allowed: bool) -> None:
+    LIMITER_DECISIONS.labels(limit, "allowed" if allowed else "refused").inc()
+
+
 class PrometheusTripMetrics:
     """`trips.service.TripMetrics` on the process's Prometheus registry."""
 
@@ -100,7 +105,7 @@ class PrometheusPricingMetrics:
         FALLBACK_FARES.labels(reason).inc()
 
     def limiter(self, limit: str, allowed: bool) -> None:
-        LIMITER_DECISIONS.labels(limit, "allowed" if allowed else "refused").inc()
+        count_decision(limit, allowed)
 
 
 _BREAKER_LEVEL = {"closed": 0, "half-open": 1, "open": 2}
@@ -188,7 +193,7 @@ class EdgeMiddleware:
                 seen += len(message.get("body", b""))
                 if seen > limit:
                     # FastAPI re-raises an HTTPException from the body read as it is.
-                    raise HTTPException(413, f"request bodies are limited to {limit} bytes")
+                    raise HTTPException(413, _too_large_detail(limit))
             return message
 
         async def send_with_id(message: Message) -> None:
@@ -227,26 +232,22 @@ class EdgeMiddleware:
 
 
 async def _send_too_large(send: Send, limit: int) -> None:
-    body = json.dumps(
-        {
-            "type": "urn:ridehail:problem:payload-too-large",
-            "title": "Payload too large",
-            "status": 413,
-            "detail": f"request bodies are limited to {limit} bytes",
-        }
-    ).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 413,
-            "headers": [
-                (b"content-type", PROBLEM_JSON.encode()),
-                (b"content-length", str(len(body)).encode()),
-                (b"connection", b"close"),
-            ],
-        }
+    """The same problem the HTTP layer gives when the body turns out too large while streaming."""
+    response = problem(
+        413,
+        HTTPStatus.REQUEST_ENTITY_TOO_LARGE.phrase,
+        _too_large_detail(limit),
+        headers={"Connection": "close"},
     )
-    await send({"type": "http.response.body", "body": body})
+    await response({"type": "http"}, _no_body, send)
+
+
+async def _no_body() -> Message:
+    return {"type": "http.request", "body": b"", "more_body": False}
+
+
+def _too_large_detail(limit: int) -> str:
+    return f"request bodies are limited to {limit} bytes"
 
 
 def _header(scope: Scope, name: bytes) -> bytes | None:

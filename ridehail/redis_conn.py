@@ -14,7 +14,7 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
-from redis.exceptions import BusyLoadingError, ConnectionError, RedisError, TimeoutError
+from redis.exceptions import BusyLoadingError, ConnectionError, TimeoutError
 
 from ridehail.errors import StoreUnavailable
 
@@ -44,14 +44,18 @@ def connect(url: str | None, *, timeout_s: float, max_connections: int) -> aiore
     # One quick retry on a broken connection (a pooled socket that Redis closed when it
     # restarted); none on a timeout, which would only double the wait.
     retry = Retry(NoBackoff(), retries=1, supported_errors=(ConnectionError,))
-    return aioredis.Redis.from_url(
+    # A blocking pool: a burst beyond `max_connections` waits (up to the timeout) for a free
+    # connection instead of failing at once with MaxConnectionsError, taken for an outage.
+    pool = aioredis.BlockingConnectionPool.from_url(
         url,
+        max_connections=max_connections,
+        timeout=timeout_s,
         socket_connect_timeout=timeout_s,
         socket_timeout=timeout_s,
         retry=retry,
-        max_connections=max_connections,
         health_check_interval=30,
     )
+    return aioredis.Redis.from_pool(pool)
 
 
 @asynccontextmanager
@@ -61,10 +65,6 @@ async def translated_errors() -> AsyncIterator[None]:
         yield
     except OUTAGE_ERRORS as exc:
         raise StoreUnavailable(f"Redis unavailable: {type(exc).__name__}") from exc
-
-
-def is_redis_error(exc: BaseException) -> bool:
-    return isinstance(exc, RedisError)
 
 
 async def ping(client: Any) -> bool:

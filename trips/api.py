@@ -8,7 +8,8 @@ from fastapi import APIRouter, Header, Response
 
 from ridehail.auth import Role, hash_token, mint_token, new_id
 from ridehail.deps import PrincipalDep, RegistrationLimit, ServicesDep
-from ridehail.errors import Forbidden
+from ridehail.errors import Forbidden, RateLimited
+from ridehail.observability import count_decision
 from trips.model import Action
 from trips.schemas import RiderCreate, RiderRegistered, TripCreate, TripPublic
 
@@ -39,10 +40,16 @@ async def request_trip(
     """Request a trip (rider). The same Idempotency-Key and body return the same trip."""
     if who.role is not Role.RIDER:
         raise Forbidden("only a rider requests trips")
-    trip, created, decision = await services.trips.request_trip(
-        who.id, body.pickup.to_position(), body.dropoff.to_position(), idempotency_key
-    )
-    response.headers.update(decision.headers(services.limits.trip_requests))
+    limit = services.limits.trip_requests
+    try:
+        trip, created, decision = await services.trips.request_trip(
+            who.id, body.pickup.to_position(), body.dropoff.to_position(), idempotency_key
+        )
+    except RateLimited:
+        count_decision(limit.name, allowed=False)
+        raise
+    count_decision(limit.name, allowed=True)
+    response.headers.update(decision.headers(limit))
     if not created:
         response.status_code = 200
     return TripPublic.of(trip)

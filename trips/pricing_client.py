@@ -72,7 +72,16 @@ def new_breaker(
         exclude=[outage_only],
         listeners=listeners,
         name="pricing",
+        # The call that trips the breaker raises its own PricingOutage, so it is counted like
+        # any other; calls while open raise CircuitBreakerError without touching the network.
+        throw_new_error_on_trip=False,
     )
+
+
+def _consume_exception(future: asyncio.Future[tuple[float, str]]) -> None:
+    """A shielded call whose caller was cancelled: its outcome was recorded by the breaker."""
+    if not future.cancelled():
+        future.exception()
 
 
 class PricingClient:
@@ -153,12 +162,23 @@ class PricingClient:
             if self._probing:
                 raise pybreaker.CircuitBreakerError("a probe is already in flight")
             self._probing = True
-        try:
-            with self.breaker.calling():  # never a decorator on an async def: see DEVELOPERS
-                return await self._call_once(payload, timeout_s)
-        finally:
-            if probing:
-                self._probing = False
+        # Shielded: if the trip request is cancelled (the client went away), the call still runs
+        # to its end (at most `timeout_s`), so the breaker records what pricing really did,
+        # never a cancellation as a success or a failure.
+        call = asyncio.ensure_future(self._breaker_call(payload, timeout_s))
+        if probing:
+            call.add_done_callback(self._probe_done)
+        call.add_done_callback(_consume_exception)
+        return await asyncio.shield(call)
+
+    def _probe_done(self, _: asyncio.Future[tuple[float, str]]) -> None:
+        self._probing = False
+
+    async def _breaker_call(
+        self, payload: dict[str, object], timeout_s: float
+    ) -> tuple[float, str]:
+        with self.breaker.calling():  # never a decorator on an async def: see DEVELOPERS
+            return await self._call_once(payload, timeout_s)
 
     async def _call_once(self, payload: dict[str, object], timeout_s: float) -> tuple[float, str]:
         assert self._http is not None

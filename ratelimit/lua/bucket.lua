@@ -14,13 +14,13 @@ local function take_tokens(key, capacity, refill, period_ms, cost)
   local level = tonumber(state[1]) or cap_m
   local stamp = tonumber(state[2]) or now_us
   if now_us > stamp then
-    -- refill / period_ms is milli-tokens per microsecond; keep the unconverted remainder
+    -- refill / period_ms is milli-tokens per microsecond; the remainder waits for the next take
     local added = math.floor((now_us - stamp) * refill / period_ms)
     if level + added >= cap_m then
       level, stamp = cap_m, now_us
     else
       level = level + added
-      stamp = stamp + math.floor(added * period_ms / refill)
+      stamp = stamp + math.ceil(added * period_ms / refill)  -- never credit a microsecond twice
     end
   end
   local need = cost * 1000

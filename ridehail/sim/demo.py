@@ -70,6 +70,8 @@ def run_demo(
             print(f"ridehail demo: port {p} is taken; choose others with --port / --pricing-port",
                   file=sys.stderr)  # fmt: skip
             return 2
+    # SIGTERM stops the demo like Ctrl-C does, children included.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     admin = os.environ.get("RIDEHAIL_ADMIN_TOKEN") or secrets.token_urlsafe(24)
     api = f"http://127.0.0.1:{port}"
     pricing = f"http://127.0.0.1:{pricing_port}"

@@ -193,16 +193,6 @@ async def test_bad_input_is_a_4xx_problem_and_leaves_the_driver_as_it_was(
     assert await get_driver(client, who.me) == before
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG: one problem, two types. A body declared too large is answered by "
-        "ridehail/observability.py _send_too_large (type urn:ridehail:problem:payload-too-large, "
-        "title 'Payload too large'); one found too large while streaming raises "
-        "HTTPException(413) at observability.py:191, rendered by problems._on_http_error as "
-        "urn:ridehail:problem:request-entity-too-large, 'Request Entity Too Large'"
-    ),
-)
 async def test_an_oversized_body_is_the_same_problem_whether_declared_or_streamed(
     client: httpx.AsyncClient,
 ) -> None:

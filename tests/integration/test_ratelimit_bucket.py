@@ -15,7 +15,6 @@ from importlib.resources import files
 from typing import Any
 
 import fakeredis
-import pytest
 import redis.asyncio as aioredis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -282,12 +281,6 @@ def test_when_refill_divides_the_period_the_bound_holds_exactly_over_every_stret
     assert worst_window_excess(sc, times, admitted) <= 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: bucket.lua advances the refill stamp by floor(added * period_ms / refill) "
-    "microseconds, so up to 1 us of refill per take is credited twice; under a fast stream of "
-    "takes the bucket admits more than capacity + refill * elapsed / period",
-)
 def test_a_fast_stream_of_takes_never_gets_more_than_capacity_plus_refill_over_elapsed() -> None:
     # 5 tokens, 20 per 3 ms (a fractional 0.15 us per milli-token), a take every microsecond
     sc = Scenario(capacity=5, refill=20, period_ms=3, steps=[(0, 1)] + [(1, 1)] * 199)

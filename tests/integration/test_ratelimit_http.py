@@ -88,12 +88,6 @@ async def test_a_replayed_trip_request_is_answered_even_when_the_bucket_is_empty
     assert replay.json()["trip_id"] == first.json()["trip_id"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: trips/lua/precheck.lua answers an idempotent replay with a placeholder "
-    "decision {1, 0, 0, 0}, so the replay's RateLimit header says r=0;t=0 (no quota left) "
-    "whatever the rider's bucket holds",
-)
 async def test_a_replay_reports_the_riders_real_remaining_quota(
     redis_client: aioredis.Redis,
 ) -> None:
@@ -165,12 +159,6 @@ async def test_after_retry_after_the_client_gets_through_again(
     assert again.status_code == 201, again.text
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: ridehail_ratelimit_decisions_total only counts registrations and the pricing "
-    "quota; refused trip requests (trips/api.py request_trip) and location pings "
-    "(dispatch/api.py update_location) never reach it",
-)
 async def test_every_limit_counts_its_refusals_in_the_decisions_metric(
     redis_client: aioredis.Redis,
 ) -> None:

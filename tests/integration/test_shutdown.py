@@ -31,15 +31,6 @@ async def shut_down_within(seconds: float, redis_client: aioredis.Redis) -> bool
     return finished
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG: ridehail/app.py lifespan cancels each background task once, then awaits it. On "
-        "Python 3.11, asyncio.wait_for (used by redis-py 8.2 to send and by fakeredis to read) "
-        "returns the result instead of raising when a cancel lands as a command completes, so "
-        "the cancel is lost, work_forever/sweep_forever loop on and shutdown never ends"
-    ),
-)
 @pytest.mark.timeout(60)
 async def test_leaving_the_lifespan_stops_busy_background_tasks(
     redis_client: aioredis.Redis,
