@@ -61,7 +61,7 @@ def _wait_for_port(port: int, proc: subprocess.Popen[bytes], timeout_s: float = 
 
 
 @contextlib.contextmanager
-def running_ridehail(redis_url: str | None, **env: str) -> Iterator[str]:
+def running_ridehail(redis_url: str | None, *, workers: int = 1, **env: str) -> Iterator[str]:
     """`ridehail serve` as a real process on a free port; yields its base URL."""
     port = free_port()
     environment = {**os.environ, "RIDEHAIL_ADMIN_TOKEN": ADMIN_TOKEN, **env}
@@ -71,7 +71,7 @@ def running_ridehail(redis_url: str | None, **env: str) -> Iterator[str]:
     ridehail = Path(sys.executable).with_name("ridehail")
     log = tempfile.TemporaryFile()  # noqa: SIM115 - closed in the finally below
     proc = subprocess.Popen(
-        [str(ridehail), "serve", "--port", str(port)],
+        [str(ridehail), "serve", "--port", str(port), "--workers", str(workers)],
         env=environment,
         stdout=log,
         stderr=subprocess.STDOUT,
