@@ -143,7 +143,7 @@ def test_pricing_down_then_gone_then_back_with_real_processes(redis_url: str) ->
         print(f"trip requests with pricing gone, breaker open: max {max(timings) * 1000:.0f} ms")
         assert max(timings) < 0.5
 
-        with running_pricing(port, "--latency-ms", "300"):
+        with running_pricing(port, "--latency-ms", "600"):
             time.sleep(max(0.0, opened_at + RESET_S + 0.05 - time.monotonic()))
             ok_before = value(api, "ridehail_pricing_calls_total", outcome="ok")
             closed_before = transitions(api, "closed")

@@ -174,10 +174,13 @@ async def test_a_pricing_outage_opens_the_breaker_fails_fast_then_one_probe_clos
             print(f"fallback trip requests while open: {fast * 1000:.1f} ms each")
 
             # recovered, but slow enough that concurrent requests arrive during the probe
-            await pricing.set_faults(latency_ms=300)
+            await pricing.set_faults(latency_ms=500)
             await asyncio.sleep(max(0.0, opened_at + 0.55 - time.monotonic()))
             burst = asyncio.gather(*(fare_source(api, r) for r in riders))
-            await asyncio.sleep(0.15)
+            deadline = time.monotonic() + 5
+            while pricing.quotes < 5:  # the probe has reached pricing: it is out for 500 ms
+                assert time.monotonic() < deadline, "no probe reached pricing"
+                await asyncio.sleep(0.005)
             state_during_probe = await breaker_state(api)
             sources = await burst
             assert state_during_probe == 1  # half-open while the one probe is out

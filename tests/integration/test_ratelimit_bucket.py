@@ -217,10 +217,11 @@ def worst_window_excess(sc: Scenario, times: list[int], admitted: list[int]) -> 
 def test_the_bucket_admits_what_an_exact_bucket_admits_and_never_comes_back_early(
     scenario: Scenario,
 ) -> None:
-    """Against an exact (rational) token bucket: the same admissions give or take one take's
-    cost; at most capacity + refill * elapsed / period over any stretch of takes, up to the
-    rounding of the refill stamp (under one microsecond of refill per take, see the xfail
-    below); Retry-After and the reset time are never early; the key outlives its refill."""
+    """Never more than capacity + refill * elapsed / period over any stretch of takes (give or
+    take one milli-token); Retry-After and the reset time are never early; the key outlives its
+    refill. And at up to a token per millisecond, the admissions of an exact (rational) bucket,
+    give or take one take's cost. (Faster, milli-token steps are coarse against a single
+    microsecond: a 1-token bucket refilled every 3 us admits 3 in 4 of what an exact one does.)"""
     sc = scenario
     bucket = SyncClockedBucket()
     per_us = Fraction(sc.refill, sc.period_ms * 1000)  # tokens per microsecond
@@ -240,7 +241,8 @@ def test_the_bucket_admits_what_an_exact_bucket_admits_and_never_comes_back_earl
         if ideal_level >= cost:
             ideal_level -= cost
             ideal_total += cost
-        assert abs(sum(admitted) - ideal_total) <= max_cost, (sum(admitted), ideal_total)
+        if sc.refill <= sc.period_ms:  # at most a token per millisecond
+            assert abs(sum(admitted) - ideal_total) <= max_cost, (sum(admitted), ideal_total)
         assert 0 <= got.remaining <= sc.capacity
         assert got.allowed == (got.retry_after_ms == 0)
 
@@ -256,8 +258,8 @@ def test_the_bucket_admits_what_an_exact_bucket_admits_and_never_comes_back_earl
         ttl_ms = bucket.redis.pttl("rl:{p}")
         assert got.reset_ms < ttl_ms <= got.reset_ms + 1000  # never forgotten before it is full
 
-    rounding = (len(times) + 2) * per_us + Fraction(1, 1000)
-    assert worst_window_excess(sc, times, admitted) <= rounding
+    # the refill stamp advances by whole microseconds, rounded up: never a microsecond twice
+    assert worst_window_excess(sc, times, admitted) <= Fraction(1, 1000)
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -282,7 +284,8 @@ def test_when_refill_divides_the_period_the_bound_holds_exactly_over_every_stret
 
 
 def test_a_fast_stream_of_takes_never_gets_more_than_capacity_plus_refill_over_elapsed() -> None:
-    # 5 tokens, 20 per 3 ms (a fractional 0.15 us per milli-token), a take every microsecond
+    # 5 tokens, 20 per 3 ms (a fractional 0.15 us per milli-token), a take every microsecond:
+    # when the stamp was rounded down, a microsecond was credited twice and this admitted 7
     sc = Scenario(capacity=5, refill=20, period_ms=3, steps=[(0, 1)] + [(1, 1)] * 199)
     times, admitted, _ = replay(sc)
     elapsed_us = times[-1] - times[0]
