@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import secrets
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
@@ -16,6 +17,7 @@ from typing import Any
 
 import httpx
 import redis.asyncio as aioredis
+import uvicorn
 from fastapi import FastAPI
 
 from dispatch.matching import Pause
@@ -25,6 +27,7 @@ from ridehail.bootstrap import Services
 from ridehail.keys import Keys
 from ridehail.settings import Settings
 from tests.fleet import HELSINKI, Driver, offset
+from tests.support import free_port
 from trips.model import HOLDS_DRIVER, TRANSITIONS, Action, TripState
 
 DROPOFF = offset(HELSINKI, 3_000, 2_000)
@@ -258,3 +261,49 @@ async def assert_records_agree(
         else:
             assert driver_id not in holders, (driver, holders[driver_id])
             assert driver.trip_id is None, driver
+
+
+# -- streams over a real socket -----------------------------------------------------------------
+@contextlib.asynccontextmanager
+async def served_over_tcp(app: FastAPI) -> AsyncIterator[str]:
+    """The app (its lifespan already running) behind uvicorn on a free port, in this event loop.
+
+    httpx's ASGITransport buffers a whole response, so a stream that never ends needs a socket.
+    """
+    config = uvicorn.Config(
+        app,
+        host="127.0.0.1",
+        port=free_port(),
+        log_config=None,
+        access_log=False,
+        lifespan="off",
+        timeout_graceful_shutdown=1,
+    )
+    server = uvicorn.Server(config)
+    serving = asyncio.create_task(server.serve(), name="uvicorn-in-test")
+    try:
+        await wait_until(lambda: _started(server, serving))
+        yield f"http://127.0.0.1:{config.port}"
+    finally:
+        server.should_exit = True
+        await asyncio.wait({serving}, timeout=10)
+        assert serving.done(), "uvicorn did not stop"
+
+
+async def _started(server: uvicorn.Server, serving: asyncio.Task[None]) -> bool:
+    assert not serving.done(), "uvicorn stopped at start"
+    return bool(server.started)
+
+
+async def sse_frames(response: httpx.Response) -> AsyncIterator[tuple[str, dict[str, str]]]:
+    """(event, data) of each Server-Sent Events frame with a name; comments are skipped."""
+    event: str | None = None
+    data: dict[str, str] = {}
+    async for line in response.aiter_lines():
+        if line.startswith("event: "):
+            event = line.removeprefix("event: ")
+        elif line.startswith("data: "):
+            data = json.loads(line.removeprefix("data: "))
+        elif line == "" and event is not None:
+            yield event, data
+            event, data = None, {}
