@@ -30,15 +30,45 @@ def _frame(kind: str, entry_id: str, data: dict[str, str]) -> str:
     return f"event: {kind}\nid: {entry_id}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n"
 
 
+BACKLOG_POSITIONS = 20_000
+BACKLOG_TRIP_EVENTS = 200  # per trip shard
+
+
+async def _backlog(redis: Any, positions: str, cursors: dict[str, str]) -> list[str]:
+    """Frames of the recent past, and each stream's cursor moved to where they end."""
+    frames: list[str] = []
+    latest: dict[str, tuple[str, dict[str, str]]] = {}
+    recent = await redis.xrevrange(positions, count=BACKLOG_POSITIONS)
+    for entry_id, fields in reversed(recent):
+        data = {_text(k): _text(v) for k, v in fields.items()}
+        latest[data.get("d", "")] = (_text(entry_id), data)
+    if recent:
+        cursors[positions] = _text(recent[0][0])
+    frames += [_frame("position", eid, data) for eid, data in latest.values()]
+    trip_events: list[tuple[str, str]] = []
+    for stream in [s for s in cursors if s != positions]:
+        entries = await redis.xrevrange(stream, count=BACKLOG_TRIP_EVENTS)
+        if entries:
+            cursors[stream] = _text(entries[0][0])
+        for entry_id, fields in entries:
+            data = {_text(k): _text(v) for k, v in fields.items()}
+            trip_events.append((data.get("ts", ""), _frame("trip", _text(entry_id), data)))
+    frames += [frame for _, frame in sorted(trip_events)]
+    return frames
+
+
 @router.get("/v1/events", response_class=StreamingResponse)
 async def events(
     request: Request,
     services: ServicesDep,
     authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
     access_token: Annotated[str | None, Query(max_length=256)] = None,
+    backlog: Annotated[bool, Query()] = True,
 ) -> StreamingResponse:
     """Trip events (`event: trip`) and driver positions (`event: position`) as they happen.
 
+    A new stream starts with a backlog (`backlog=1`, the default): each driver's latest recent
+    position and the latest trip events, so a map fills at once; live events follow with no gap.
     Admin only. Browsers' EventSource cannot send headers, so `?access_token=` is accepted here
     (and nowhere else); the access log records route templates, never query strings.
     """
@@ -51,12 +81,18 @@ async def events(
     cursors: dict[str, str] = {stream: "$" for stream in keys.all_trip_events()}
     cursors[positions] = "$"
     redis = services.redis
+    first: list[str] = []
+    if backlog:
+        async with translated_errors():
+            first = await _backlog(redis, positions, cursors)
 
     async def stream() -> AsyncIterator[str]:
         SSE_CLIENTS.inc()
         last_beat = time.monotonic()
         try:
             yield ": connected\n\n"
+            for frame in first:
+                yield frame
             while not await request.is_disconnected():
                 try:
                     async with translated_errors():

@@ -91,8 +91,9 @@ def browser() -> Iterator[Any]:
         launched.close()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def api() -> Iterator[str]:
+    """A fresh Redis and API per test: the event stream starts with a backlog of what is there."""
     require_redis_server()
     with running_redis() as redis_url, running_ridehail(redis_url, **ROOMY) as base:
         yield base
