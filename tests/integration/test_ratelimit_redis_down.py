@@ -7,6 +7,7 @@ freeze it with SIGSTOP (a hung server: connections open, nothing answers).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import signal
@@ -143,3 +144,35 @@ async def test_with_redis_hung_limited_routes_answer_503_within_the_socket_timeo
     assert back.json()["rider_id"].startswith("rdr_")
     assert me.status_code == 200
     assert me.json()["driver_id"] == driver.driver_id
+
+
+async def test_a_burst_larger_than_the_pool_against_a_hung_redis_is_all_503_within_a_second() -> (
+    None
+):
+    """Requests beyond the pool wait for a connection (up to the timeout), then time out too."""
+    with own_redis() as server:
+        app = create_app(make_settings(REDIS_URL=server.url, redis_max_connections=8, **QUIET))
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://ridehail") as client:
+                await client.post("/v1/riders", json={"name": "warm"})
+                os.kill(server.proc.pid, signal.SIGSTOP)
+                try:
+
+                    async def register_timed() -> Timed:
+                        started = time.perf_counter()
+                        reply = await client.post("/v1/riders", json={"name": "x"})
+                        return Timed(reply, time.perf_counter() - started)
+
+                    burst = await asyncio.gather(*(register_timed() for _ in range(24)))
+                finally:
+                    os.kill(server.proc.pid, signal.SIGCONT)
+    seconds = sorted(t.seconds for t in burst)
+    print(
+        f"24 registrations, pool of 8, Redis hung: 503 after {seconds[0] * 1000:.0f} ms"
+        f" (fastest), {seconds[12] * 1000:.0f} ms (median), {seconds[-1] * 1000:.0f} ms (slowest)"
+    )
+
+    assert [t.reply.status_code for t in burst] == [503] * 24
+    assert all(t.reply.headers["Retry-After"] == "1" for t in burst)
+    assert seconds[-1] < OUTAGE_ANSWER_S
