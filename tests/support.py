@@ -104,11 +104,10 @@ def running_ridehail(redis_url: str | None, *, workers: int = 1, **env: str) -> 
 async def app_running(app: FastAPI) -> AsyncIterator[FastAPI]:
     """Run the app's lifespan (start-up, background tasks, shutdown) around the block.
 
-    Shutdown cancels each background task once and waits for it. On Python 3.11 a cancel that
-    lands while a Redis command is completing is lost (asyncio.wait_for returns the result
-    instead; used by redis-py and fakeredis), and the wait never ends: the production bug that
-    tests/integration/test_shutdown.py pins. Here, so that other tests do not hang on it,
-    tasks whose cancel was lost are cancelled again until shutdown finishes.
+    On Python 3.11 a cancel that lands as a Redis command completes can be lost (asyncio.wait_for
+    inside redis-py and fakeredis returns the result instead). The app's shutdown copes with
+    that now; should it regress, tests/integration/test_shutdown.py fails, and here tasks whose
+    cancel was lost are cancelled again so that every other test does not hang with it.
     """
     lifespan = app.router.lifespan_context(app)
     await lifespan.__aenter__()
