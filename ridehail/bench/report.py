@@ -95,6 +95,7 @@ def plot_search(data: dict[str, Any], out: Path, docs: bool) -> None:
     fig, (lat_ax, qps_ax) = plt.subplots(1, 2, figsize=(11, 4.2))
     styles = {"ours": ("ours: nearest.lua", "C0"), "baseline": ("2 km GEOSEARCH", "C3")}
     styles["brute"] = ("brute force (Python)", "C7")
+    styles["ours_one_in_flight"] = ("ours, 1 in flight", "C2")
     for key, (label, colour) in styles.items():
         have = [r for r in rows if key in r]
         if not have:

@@ -48,13 +48,16 @@ class _Tally:
     geosearches: int = 0
     cpu: list[dict[str, float]] = field(default_factory=list)
 
-    async def run(self, client: aioredis.Redis, op: Any, cfg: SearchConfig) -> None:
+    async def run(
+        self, client: aioredis.Redis, op: Any, cfg: SearchConfig, concurrency: int | None = None
+    ) -> None:
         redis_pid = int((await client.info("server"))["process_id"])
         QuietWait.wait()
         await client.config_resetstat()
+        conc = concurrency or cfg.concurrency
+        seconds = cfg.seconds / cfg.rounds / (2 if concurrency else 1)
         with CpuWatch({"bench": os.getpid(), "redis": redis_pid}) as cpu:
-            seconds = cfg.seconds / cfg.rounds
-            self.samples += await closed_loop(op, concurrency=cfg.concurrency, seconds=seconds)
+            self.samples += await closed_loop(op, concurrency=conc, seconds=seconds)
         stats = await client.info("commandstats")
         main = stats.get(f"cmdstat_{self.command}", {})
         self.calls += int(main.get("calls", 0))
@@ -67,9 +70,13 @@ class _Tally:
         cpu = mean_cores(self.cpu)
         progress(f"  {name}: {rate.line('queries')}, cpu {cpu}")
         calls = self.calls or 1
+        server_us = self.usec / calls
         return rate.to_json() | {
-            "server_us_per_query": round(self.usec / calls, 2),
+            "server_us_per_query": round(server_us, 2),
             "geosearch_calls_per_query": round(self.geosearches / calls, 2),
+            # what one core each could do, whatever a neighbour took from us during the run
+            "per_client_cpu_s": round(rate.per_s / cpu["bench"], 1) if cpu.get("bench") else None,
+            "redis_capacity_per_s": round(1e6 / server_us, 1) if server_us else None,
             "cpu_cores": cpu,
         }
 
@@ -139,6 +146,9 @@ class SearchRun:
         ours_r, base_r = row["ours"], row["baseline"]
         row["ratio_qps"] = round(ours_r["per_s"] / base_r["per_s"], 2)
         row["ratio_p99"] = round(ours_r["p99_ms"] / base_r["p99_ms"], 3)
+        row["ratio_redis_capacity"] = round(
+            base_r["server_us_per_query"] / max(ours_r["server_us_per_query"], 1e-9), 2
+        )
         return row
 
     async def measure(self, queries: list[LatLng]) -> dict[str, Any]:
@@ -155,11 +165,13 @@ class SearchRun:
             )  # fmt: skip
 
         # alternate the two, so a noisy neighbour on a shared machine hits both alike
-        mine, theirs = _Tally("evalsha"), _Tally("geosearch")
+        mine, theirs, alone = _Tally("evalsha"), _Tally("geosearch"), _Tally("evalsha")
         for _ in range(cfg.rounds):
             await mine.run(self.client, ours, cfg)
             await theirs.run(self.client, baseline, cfg)
+            await alone.run(self.client, ours, cfg, concurrency=1)  # latency without a queue
         return {
             "ours": mine.summary("ours (nearest.lua)"),
             "baseline": theirs.summary(f"{cfg.baseline_radius_m / 1000:g} km GEOSEARCH"),
+            "ours_one_in_flight": alone.summary("ours, 1 in flight"),
         }
