@@ -79,7 +79,7 @@ async def test_nearby_is_exactly_the_k_nearest_within_the_radius_among_thousands
         status=DriverStatus.OFFLINE,
     )
     # fakeredis scans every member on each GEOSEARCH, so it gets fewer (still random) points.
-    queries = 30 if isinstance(redis_client, fakeredis.FakeAsyncRedis) else 120
+    queries = 20 if isinstance(redis_client, fakeredis.FakeAsyncRedis) else 120
     for _ in range(queries):
         at = scatter(rng, HELSINKI, CITY_HALF_SIDE_M + 3_000)
         radius_m = rng.choice([50, 200, 500, 1_000, 3_000, 5_000, 20_000, 50_000])
