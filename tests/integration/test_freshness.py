@@ -47,8 +47,10 @@ async def until_stale(client: httpx.AsyncClient, driver: Driver) -> None:
 
 async def in_index(redis_client: aioredis.Redis, services: Services, driver: Driver) -> bool:
     keys = Keys(services.settings.key_prefix)
-    in_geo = await redis_client.zscore(keys.available_geo(), driver.driver_id) is not None
-    in_seen = await redis_client.zscore(keys.last_seen(), driver.driver_id) is not None
+    async with redis_client.pipeline(transaction=True) as both:  # one atomic read of the two
+        both.zscore(keys.available_geo(), driver.driver_id)
+        both.zscore(keys.last_seen(), driver.driver_id)
+        in_geo, in_seen = (score is not None for score in await both.execute())
     assert in_geo == in_seen, "the GEO index and the last-seen set disagree"
     return in_geo
 
