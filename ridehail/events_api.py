@@ -57,6 +57,18 @@ async def _backlog(redis: Any, positions: str, cursors: dict[str, str]) -> list[
     return frames
 
 
+async def _pin_cursors(redis: Any, cursors: dict[str, str]) -> None:
+    """Replace each `$` with the stream's current last id ("0-0" when empty).
+
+    XREAD with `$` means "after whatever is last when this call arrives": passed again on every
+    call, it would skip what was appended between two calls.
+    """
+    for stream, cursor in cursors.items():
+        if cursor == "$":
+            last = await redis.xrevrange(stream, count=1)
+            cursors[stream] = _text(last[0][0]) if last else "0-0"
+
+
 @router.get("/v1/events", response_class=StreamingResponse)
 async def events(
     request: Request,
@@ -82,9 +94,10 @@ async def events(
     cursors[positions] = "$"
     redis = services.redis
     first: list[str] = []
-    if backlog:
-        async with translated_errors():
+    async with translated_errors():
+        if backlog:
             first = await _backlog(redis, positions, cursors)
+        await _pin_cursors(redis, cursors)
 
     async def stream() -> AsyncIterator[str]:
         SSE_CLIENTS.inc()

@@ -241,9 +241,13 @@ class TripService:
             expect_token=token,
             watchdog_ms="-",
         )
-        if not done.ok:  # cancelled meanwhile: the driver goes back to supply
-            await self._release(driver_id, trip.trip_id, token)
-            raise IllegalTransition(f"the trip is {done.state} now")
+        if not done.ok:
+            now = await self._load(trip.trip_id)
+            accepted = now.state in HOLDS_DRIVER and now.state is not TripState.OFFERED
+            if accepted and now.driver_id == driver_id and now.token == token:
+                return  # the watchdog finished this very accept meanwhile
+            await self._release(driver_id, trip.trip_id, token)  # cancelled: back to supply
+            raise IllegalTransition(f"the trip is {now.state} now")
         self.metrics.transition(Action.ACCEPT)
         self.metrics.offer_outcome("accepted")
 

@@ -6,7 +6,6 @@ import asyncio
 from typing import Any
 
 import httpx
-import pytest
 import redis.asyncio as aioredis
 
 from ridehail.keys import Keys, shard_of_trip
@@ -139,15 +138,6 @@ async def test_the_admin_event_stream_delivers_trip_events_as_they_happen(
     assert frame["rider"] == requested[frame["trip"]].rider_id
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG: ridehail/events_api.py starts every stream's cursor at '$' and passes '$' again "
-        "on each XREAD until that stream yields an entry, so an event appended between two "
-        "XREAD calls (while frames are being sent, or after a 250 ms block times out) on a "
-        "stream that has not yet delivered anything is never sent to the client"
-    ),
-)
 async def test_the_admin_event_stream_misses_no_trip_event_while_connected(
     redis_url: str,
 ) -> None:

@@ -14,7 +14,6 @@ import dataclasses
 import hashlib
 from typing import Any, cast
 
-import pytest
 import redis.asyncio as aioredis
 
 from dispatch.model import DriverStatus
@@ -269,15 +268,6 @@ class GatedRedis(aioredis.Redis):
         return await super().evalsha(sha, numkeys, *keys_and_args)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG: trips/service.py TripService._accept releases the driver whenever its trip-side "
-        "ACCEPT transition fails. When the watchdog (_reconcile_offer) has meanwhile finished "
-        "the same accept (driver on_trip, trip now accepted), the driver is made available "
-        "while its trip is accepted, so it can be offered a second trip"
-    ),
-)
 async def test_an_accept_finished_by_the_watchdog_meanwhile_keeps_the_driver_on_its_trip(
     redis_url: str,
 ) -> None:
