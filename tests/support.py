@@ -33,20 +33,43 @@ def redis_server_binary() -> str | None:
 
 @contextlib.contextmanager
 def running_redis(*extra_args: str, port: int | None = None) -> Iterator[str]:
-    """A private redis-server (on `port`, else a free one); yields its URL, kills it afterwards."""
+    """A private redis-server (on `port`, else a free one); yields its URL, kills it afterwards.
+
+    A free port can be taken by another process before redis-server binds it: then (unless the
+    port was asked for) it tries another, and it never hands out a server that is not its own.
+    """
     binary = redis_server_binary()
     assert binary, "redis-server is not installed"
-    port = port or free_port()
-    with tempfile.TemporaryDirectory(prefix="ridehail-redis-") as workdir:
-        args = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", ""]
-        args += ["--appendonly", "no", "--dir", workdir, *extra_args]
-        proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        try:
-            _wait_for_port(port, proc)
-            yield f"redis://127.0.0.1:{port}/0"
-        finally:
-            proc.kill()
-            proc.wait(timeout=10)
+    for attempt in range(3):
+        chosen = port or free_port()
+        with tempfile.TemporaryDirectory(prefix="ridehail-redis-") as workdir:
+            args = [binary, "--port", str(chosen), "--bind", "127.0.0.1", "--save", ""]
+            args += ["--appendonly", "no", "--dir", workdir, *extra_args]
+            proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            try:
+                try:
+                    _wait_for_port(chosen, proc)
+                    _assert_serves_from(chosen, proc)
+                except (RuntimeError, AssertionError):
+                    if port is not None or attempt == 2:
+                        raise
+                    continue
+                yield f"redis://127.0.0.1:{chosen}/0"
+                return
+            finally:
+                proc.kill()
+                proc.wait(timeout=10)
+
+
+def _assert_serves_from(port: int, proc: subprocess.Popen[bytes]) -> None:
+    import redis
+
+    try:
+        with redis.Redis(port=port, socket_timeout=5) as client:
+            served_by = int(client.info("server")["process_id"])
+    except redis.RedisError as exc:
+        raise AssertionError(f"port {port} does not answer as our redis-server: {exc}") from exc
+    assert served_by == proc.pid, f"port {port} is served by another process ({served_by})"
 
 
 def _wait_for_port(port: int, proc: subprocess.Popen[bytes], timeout_s: float = 10) -> None:
