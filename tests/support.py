@@ -42,6 +42,9 @@ def running_redis(*extra_args: str, port: int | None = None) -> Iterator[str]:
     assert binary, "redis-server is not installed"
     for attempt in range(3):
         chosen = port or free_port()
+        # A cluster node also listens on port + 10000 (its bus), which must be a valid port.
+        while port is None and "--cluster-enabled" in extra_args and chosen + 10000 > 65535:
+            chosen = free_port()
         with tempfile.TemporaryDirectory(prefix="ridehail-redis-") as workdir:
             args = [binary, "--port", str(chosen), "--bind", "127.0.0.1", "--save", ""]
             args += ["--appendonly", "no", "--dir", workdir, *extra_args]
