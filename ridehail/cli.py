@@ -42,6 +42,10 @@ def _serve(args: argparse.Namespace) -> int:
         log_config=None,
         access_log=False,
         timeout_graceful_shutdown=5,
+        # Client addresses key the registration limit: believe X-Forwarded-For only from the
+        # proxies named (uvicorn's default trusts 127.0.0.1, which anyone local can spoof).
+        proxy_headers=bool(settings.forwarded_allow_ips),
+        forwarded_allow_ips=settings.forwarded_allow_ips or None,
     )
     return 0
 

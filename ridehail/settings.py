@@ -178,6 +178,12 @@ class Settings(BaseSettings):
         default=1000, ge=1, le=10_000, description="Most rows in one batch location request."
     )
 
+    forwarded_allow_ips: str = Field(
+        default="",
+        pattern=r"^[0-9A-Fa-f.:/,* ]*$",
+        description="Proxies whose X-Forwarded-For is believed (comma separated); empty: none.",
+    )
+
     log_level: str = Field(
         default="info", pattern=r"^(debug|info|warning|error)$", description="Log level."
     )
