@@ -18,8 +18,9 @@ ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 async def test_more_concurrent_requests_than_pooled_connections_all_succeed(
     redis_url: str,
 ) -> None:
-    # The production path: the app makes its own client from REDIS_URL, default pool size.
-    app = create_app(make_settings(REDIS_URL=redis_url, **ROOMY_RATE_LIMITS))
+    # The production path: the app makes its own client from REDIS_URL, default pool size. The
+    # roomy timeout spares a loaded machine; an exhausted pool that refuses fails at once.
+    app = create_app(make_settings(REDIS_URL=redis_url, redis_timeout_s=5, **ROOMY_RATE_LIMITS))
     async with app_running(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://ridehail") as client:
