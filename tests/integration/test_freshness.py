@@ -12,6 +12,7 @@ import httpx
 import pytest
 import redis.asyncio as aioredis
 
+from dispatch.model import Position
 from ridehail.bootstrap import Services
 from ridehail.keys import Keys
 from tests.fleet import (
@@ -24,6 +25,7 @@ from tests.fleet import (
     nearby_ids,
     offset,
     ping,
+    register,
     set_status,
 )
 
@@ -126,12 +128,27 @@ async def test_a_stale_driver_going_available_stays_out_of_search_until_it_pings
 
 @with_settings(ROOMY_IDLE)
 async def test_stale_drivers_close_by_do_not_hide_fresh_drivers_further_away(
-    client: httpx.AsyncClient,
+    client: httpx.AsyncClient, admin_headers: dict[str, str]
 ) -> None:
     stale = [await available_at(client, offset(HELSINKI, 2 * i, 3 * i)) for i in range(30)]
+    fresh = [await register(client) for _ in range(3)]
+    for driver in fresh:
+        await set_status(client, driver, "available")
     await until_stale(client, stale[-1])
-    fresh = [await available_at(client, offset(HELSINKI, 700 * (i + 1), 0)) for i in range(3)]
-    found = await nearby(client, stale[0].headers, HELSINKI, radius_m=5_000, limit=3)
+    # One request places all three, so they are still fresh when searched for.
+    rows = [
+        {"driver_id": d.driver_id, **lat_lng(offset(HELSINKI, 700 * (n + 1), 0))}
+        for n, d in enumerate(fresh)
+    ]
+    reply = await client.post(
+        "/v1/drivers/locations", json={"updates": rows}, headers=admin_headers
+    )
+    assert reply.json()["accepted"] == 3
+    found = await nearby(client, admin_headers, HELSINKI, radius_m=5_000, limit=3)
     assert [d["driver_id"] for d in found] == [d.driver_id for d in fresh]
-    found = await nearby(client, stale[0].headers, HELSINKI, radius_m=5_000, limit=50)
+    found = await nearby(client, admin_headers, HELSINKI, radius_m=5_000, limit=50)
     assert [d["driver_id"] for d in found] == [d.driver_id for d in fresh]
+
+
+def lat_lng(at: Position) -> dict[str, float]:
+    return {"lat": at.lat, "lng": at.lng}
