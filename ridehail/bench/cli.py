@@ -14,7 +14,7 @@ from pathlib import Path
 
 import redis
 
-from ridehail.bench import report
+from ridehail.bench import plots, report
 from ridehail.bench.ingest import IngestConfig, run_ingest
 from ridehail.bench.measure import progress, run_async
 from ridehail.bench.procs import BenchSetupError, QuietWait, private_redis
@@ -94,7 +94,7 @@ def _search(args: argparse.Namespace, url: str) -> None:
         cfg = dataclasses.replace(cfg, seconds=args.seconds)
     data = run_async(run_search(url, cfg))
     report.write_json(args.out, "search", data)
-    report.plot_search(data, args.out, docs=not args.no_docs)
+    plots.plot_search(data, args.out, docs=not args.no_docs)
 
 
 def _ingest(args: argparse.Namespace, url: str) -> None:
@@ -111,7 +111,7 @@ def _ingest(args: argparse.Namespace, url: str) -> None:
         cfg = dataclasses.replace(cfg, seconds=args.seconds)
     data = run_ingest(url, cfg)
     report.write_json(args.out, "ingest", data)
-    report.plot_ingest(data, args.out, docs=not args.no_docs)
+    plots.plot_ingest(data, args.out, docs=not args.no_docs)
 
 
 def run(argv: Sequence[str]) -> int:
