@@ -122,7 +122,7 @@ async def test_the_admin_event_stream_delivers_trip_events_as_they_happen(
         reading = asyncio.create_task(_until_first_trip_frame(response, frames))
         requested: dict[str, Rider] = {}
         # Keep trips coming until one shows: the stream starts at "now", so how soon the first
-        # one is read is no part of the claim (see the xfail below for why one may be missed).
+        # one is read is no part of the claim.
         while not reading.done() and len(requested) < 50:
             rider = await register_rider(ridehail.client)
             requested[(await request_trip(ridehail.client, rider, HELSINKI))["trip_id"]] = rider

@@ -9,7 +9,6 @@ agree again. The workers here use the app's own adapters with a watchdog that lo
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import hashlib
 from typing import Any, cast
@@ -35,7 +34,7 @@ from tests.integration.trip_helpers import (
     trip_events,
     wait_until,
 )
-from trips.model import Action, IllegalTransition, RateTable, Trip, TripState
+from trips.model import Action, RateTable, Trip, TripState
 from trips.redis_trips import RedisTrips, offer_json
 from trips.service import TripService, body_hash, new_trip_id
 from trips.workers import run_pass
@@ -295,9 +294,9 @@ async def test_an_accept_finished_by_the_watchdog_meanwhile_keeps_the_driver_on_
             await watchdog.reconcile(trip_id)
             assert (await get_trip(ridehail.client, rider.headers, trip_id))["state"] == "accepted"
             gated.gate.set()
-            with contextlib.suppress(IllegalTransition):  # the answer is arguable; the records
-                await asyncio.wait_for(accept, timeout=10)  # are not
+            accepted = await asyncio.wait_for(accept, timeout=10)
 
+            assert (accepted.state, accepted.driver_id) == (TripState.ACCEPTED, driver.driver_id)
             assert (await get_trip(ridehail.client, rider.headers, trip_id))["state"] == "accepted"
             assert await status_of(ridehail, driver) == DriverStatus.ON_TRIP.value
             await assert_records_agree(services, [trip_id], [driver.driver_id])
