@@ -132,10 +132,13 @@ def _children(pid: int) -> list[int]:
     return [int(c) for c in text.split()]
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process and its children (uvicorn workers), from /proc."""
+def cpu_seconds(pid: int, *, children: bool = False) -> float:
+    """User + system CPU time of a process, and of its children (uvicorn's workers), from /proc.
+
+    Only a server's children are its own: the bench's children are the servers it started.
+    """
     total = 0.0
-    for p in [pid, *_children(pid)]:
+    for p in [pid, *(_children(pid) if children else [])]:
         try:
             fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
         except OSError:
@@ -187,6 +190,7 @@ class CpuWatch:
     """CPU cores each named process used over a block, and what the rest of the machine used.
 
     `other` is everything not named: on a shared machine, a neighbour's load shows up there.
+    A process named "server" counts with its children (the workers of `--workers N`).
     """
 
     def __init__(self, pids: Mapping[str, int]) -> None:
@@ -196,16 +200,19 @@ class CpuWatch:
     def __enter__(self) -> CpuWatch:
         self._t0 = time.monotonic()
         self._machine0 = _machine_busy_s()
-        self._cpu0 = {name: cpu_seconds(pid) for name, pid in self.pids.items()}
+        self._cpu0 = {name: self._cpu(name) for name in self.pids}
         return self
 
     def __exit__(self, *exc: object) -> None:
         self._wall = wall = max(time.monotonic() - self._t0, 1e-9)
-        used = {name: cpu_seconds(pid) - self._cpu0[name] for name, pid in self.pids.items()}
+        used = {name: self._cpu(name) - self._cpu0[name] for name in self.pids}
         self.cores = {name: round(s / wall, 2) for name, s in used.items()}
         machine = (_machine_busy_s() - self._machine0) / wall
         self.cores["machine"] = round(machine, 2)
         self.cores["other"] = round(max(0.0, machine - sum(used.values()) / wall), 2)
+
+    def _cpu(self, name: str) -> float:
+        return cpu_seconds(self.pids[name], children=name == "server")
 
     def add(self, name: str, cpu_s: float) -> None:
         """Count a process that reported its own CPU time (the load generator) by name."""
