@@ -15,9 +15,10 @@ from pathlib import Path
 import redis
 
 from ridehail.bench import plots, report
+from ridehail.bench.cpu import QuietWait
 from ridehail.bench.ingest import IngestConfig, run_ingest
 from ridehail.bench.measure import progress, run_async
-from ridehail.bench.procs import BenchSetupError, QuietWait, private_redis
+from ridehail.bench.procs import BenchSetupError, private_redis
 from ridehail.bench.search import SearchConfig, run_search
 
 

@@ -18,8 +18,8 @@ import redis.asyncio as aioredis
 
 from dispatch.model import LocationUpdate, Position
 from ridehail.bench.city import City, LatLng
+from ridehail.bench.cpu import CpuWatch
 from ridehail.bench.measure import Samples, closed_loop
-from ridehail.bench.procs import CpuWatch
 from ridehail.bootstrap import build_services
 from ridehail.settings import Settings
 

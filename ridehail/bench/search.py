@@ -16,8 +16,8 @@ import redis.asyncio as aioredis
 from dispatch.service import SupplyPolicy
 from ridehail.bench import check
 from ridehail.bench.city import BruteForce, City, LatLng, driver_id
+from ridehail.bench.cpu import CpuWatch, QuietWait, mean_cores
 from ridehail.bench.measure import Samples, closed_loop, progress, timed_serial
-from ridehail.bench.procs import CpuWatch, QuietWait, mean_cores
 from ridehail.bench.seed import Seeder
 from ridehail.keys import Keys
 

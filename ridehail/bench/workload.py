@@ -17,8 +17,9 @@ from typing import Any
 import httpx
 
 from ridehail.bench.city import City
+from ridehail.bench.cpu import CpuWatch, QuietWait, mean_cores
 from ridehail.bench.measure import Samples, progress
-from ridehail.bench.procs import CpuWatch, QuietWait, Server, mean_cores
+from ridehail.bench.procs import Server
 
 Driver = tuple[str, str]  # id, token
 
