@@ -31,8 +31,15 @@ def trip_shard(rider_id: str) -> int:
 
 
 def shard_of_trip(trip_id: str) -> int:
-    """Trip ids carry their shard: `trp_<2 hex digits of shard><random hex>`."""
-    return int(trip_id[4:6], 16) % TRIP_SHARDS
+    """Trip ids carry their shard: `trp_<2 hex digits of shard><random hex>`.
+
+    An id not of that form names no trip; it still maps to a shard, so looking it up finds
+    nothing (a 404) rather than failing.
+    """
+    try:
+        return int(trip_id[4:6], 16) % TRIP_SHARDS
+    except ValueError:
+        return 0
 
 
 @dataclass(frozen=True, slots=True)
