@@ -32,10 +32,12 @@ from dispatch.schemas import (
     StatusIn,
     offer_public,
 )
+from ridehail import log_context
 from ridehail.auth import Role, hash_token, mint_token, new_id
 from ridehail.deps import PrincipalDep, RegistrationLimit, ServicesDep
 from ridehail.errors import RateLimited
-from ridehail.observability import LOCATION_UPDATES, count_decision
+from ridehail.metrics import LOCATION_UPDATES
+from ridehail.observability import count_decision
 from ridehail.problems import InvalidInput
 
 router = APIRouter(prefix="/v1/drivers", tags=["drivers"])
@@ -58,6 +60,7 @@ def _recorded_ms(recorded_at: object, tolerance_s: float) -> int | None:
 async def register_driver(body: DriverCreate, services: ServicesDep) -> DriverRegistered:
     """Register a driver (offline until it says otherwise); the token is shown only once."""
     driver_id = new_id(Role.DRIVER)
+    log_context.bind(driver_id=driver_id)
     token = mint_token(driver_id)
     await services.supply_store.create_driver(driver_id, body.name, body.vehicle, hash_token(token))
     return DriverRegistered(driver_id=driver_id, token=token)

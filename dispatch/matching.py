@@ -18,6 +18,7 @@ from redis.exceptions import LockError
 
 from dispatch.model import Claim, Position
 from dispatch.redis_supply import RedisSupply
+from ridehail import tracing
 from ridehail.keys import Keys
 from ridehail.redis_conn import translated_errors
 
@@ -65,6 +66,7 @@ class Matcher:
         # A seam for tests that stall a dispatcher mid-section (e.g. past its lock's expiry).
         self._pause_before_claim = pause_before_claim
 
+    @tracing.traced("match.lock")  # the span lasts from acquire to release
     async def claim_nearest(
         self, trip_id: str, pickup: Position, exclude: Sequence[str], offer_json: str
     ) -> MatchResult:
@@ -78,10 +80,13 @@ class Matcher:
         )
         async with translated_errors():
             acquired = await lock.acquire()
+        tracing.annotate({"trip.id": trip_id, "lock.acquired": bool(acquired)})
         if not acquired:
             return MatchResult(MatchOutcome.BUSY)
         try:
-            return await self._claim_locked(trip_id, pickup, exclude, offer_json)
+            result = await self._claim_locked(trip_id, pickup, exclude, offer_json)
+            tracing.annotate({"outcome": result.outcome.value})
+            return result
         finally:
             try:
                 async with translated_errors():
@@ -95,26 +100,30 @@ class Matcher:
         p = self.policy
         skipped = list(exclude)
         for _ in range(3):  # a candidate can be taken between the search and the claim
-            candidates = await self._supply.nearest(
-                pickup,
-                p.candidates,
-                initial_radius_m=p.initial_radius_m,
-                max_radius_m=p.max_radius_m,
-                stale_after_ms=p.stale_after_ms,
-                exclude=skipped,
-            )
+            with tracing.span("match.nearest") as span:
+                candidates = await self._supply.nearest(
+                    pickup,
+                    p.candidates,
+                    initial_radius_m=p.initial_radius_m,
+                    max_radius_m=p.max_radius_m,
+                    stale_after_ms=p.stale_after_ms,
+                    exclude=skipped,
+                )
+                span.set_attribute("candidates", len(candidates))
             if not candidates:
                 return MatchResult(MatchOutcome.NOBODY)
             if self._pause_before_claim is not None:
                 await self._pause_before_claim()
             for candidate in candidates:
-                claim = await self._supply.claim(
-                    candidate.driver_id,
-                    trip_id,
-                    stale_after_ms=p.stale_after_ms,
-                    ttl_ms=p.offer_ttl_ms,
-                    offer_json=offer_json,
-                )
+                with tracing.span("match.claim", {"driver.id": candidate.driver_id}) as span:
+                    claim = await self._supply.claim(
+                        candidate.driver_id,
+                        trip_id,
+                        stale_after_ms=p.stale_after_ms,
+                        ttl_ms=p.offer_ttl_ms,
+                        offer_json=offer_json,
+                    )
+                    span.set_attribute("claimed", claim is not None)
                 if claim is not None:
                     return MatchResult(MatchOutcome.CLAIMED, claim)
                 skipped.append(candidate.driver_id)

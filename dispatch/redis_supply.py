@@ -22,6 +22,7 @@ from dispatch.model import (
     UpdateOutcome,
 )
 from ratelimit.model import Decision, Limit
+from ridehail import tracing
 from ridehail.keys import Keys
 from ridehail.lua import load_script
 from ridehail.redis_conn import translated_errors
@@ -184,6 +185,7 @@ class RedisSupply:
             for i in range(0, len(reply), 4)
         ]
 
+    @tracing.traced("trip.surge")
     async def surge_inputs(
         self,
         at: Position,
@@ -199,6 +201,7 @@ class RedisSupply:
         args: list[EncodableT] = [at.lng, at.lat, radius_m, supply_cap, window_ms, request_id]
         async with translated_errors():
             demand, supply = await self._surge(keys=keys, args=args)
+        tracing.annotate({"h3.cell": cell, "demand": int(demand), "supply": int(supply)})
         return int(demand), int(supply)
 
     async def sweep_stale(self, stale_after_ms: int, batch: int = 500) -> int:

@@ -15,12 +15,13 @@ from fastapi.staticfiles import StaticFiles
 from dispatch.api import router as drivers_router
 from dispatch.matching import Pause
 from dispatch.sweeper import sweep_forever
-from ridehail import problems
+from ridehail import problems, tracing
 from ridehail.bootstrap import build_services
 from ridehail.dashboard_api import STATIC
 from ridehail.dashboard_api import router as dashboard_router
 from ridehail.events_api import router as events_router
-from ridehail.observability import STALE_SWEPT, EdgeMiddleware
+from ridehail.metrics import STALE_SWEPT
+from ridehail.observability import EdgeMiddleware
 from ridehail.ops_api import router as ops_router
 from ridehail.redis_conn import connect
 from ridehail.settings import Settings
@@ -57,6 +58,7 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        tracer_provider = tracing.configure(settings.tracing)
         client = redis or connect(
             settings.redis_url,
             timeout_s=settings.redis_timeout_s,
@@ -81,7 +83,8 @@ def create_app(
                 work_forever(services.trips, settings.worker_interval_s), name="trip-workers"
             ),
         ]
-        log.info("ridehail ready", extra={"redis": "embedded" if not settings.redis_url else "url"})
+        redis_kind = "embedded" if not settings.redis_url else "url"
+        log.info("ridehail ready", extra={"redis": redis_kind, "tracing": settings.tracing})
         try:
             yield
         finally:
@@ -90,6 +93,9 @@ def create_app(
                 await http.aclose()
             if redis is None:
                 await client.aclose()
+            if tracer_provider is not None:
+                tracing.disable()
+                tracer_provider.shutdown()  # flushes the spans still queued
 
     app = FastAPI(
         title="ridehail",

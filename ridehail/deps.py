@@ -6,7 +6,8 @@ from typing import Annotated
 
 from fastapi import Depends, Header, Request, Response
 
-from ridehail.auth import Principal
+from ridehail import log_context
+from ridehail.auth import Principal, Role
 from ridehail.bootstrap import Services
 from ridehail.errors import RateLimited
 from ridehail.observability import count_decision
@@ -25,7 +26,12 @@ async def get_principal(
     services: ServicesDep,
     authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
 ) -> Principal:
-    return await services.auth.authenticate(authorization)
+    principal = await services.auth.authenticate(authorization)
+    if principal.role is Role.DRIVER:
+        log_context.bind(driver_id=principal.id)
+    elif principal.role is Role.RIDER:
+        log_context.bind(rider_id=principal.id)
+    return principal
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]

@@ -13,7 +13,7 @@ from fastapi.responses import StreamingResponse
 
 from ridehail.deps import ServicesDep
 from ridehail.errors import StoreUnavailable
-from ridehail.observability import SSE_CLIENTS
+from ridehail.metrics import SSE_CLIENTS
 from ridehail.redis_conn import translated_errors
 
 router = APIRouter(tags=["events"])

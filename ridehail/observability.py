@@ -1,8 +1,8 @@
-"""Structured JSON logs with a request id, Prometheus metrics, and the ASGI edge middleware."""
+"""Structured JSON logs (request, rider, driver and trip ids; secrets redacted), the adapters
+that put the services' metrics on Prometheus (ridehail/metrics.py), and the ASGI edge middleware."""
 
 from __future__ import annotations
 
-import contextvars
 import json
 import logging
 import re
@@ -13,69 +13,23 @@ from http import HTTPStatus
 from typing import Any
 
 import pybreaker
-from prometheus_client import Counter, Gauge, Histogram
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ridehail import log_context, tracing
+from ridehail.metrics import (
+    BREAKER_STATE,
+    BREAKER_TRANSITIONS,
+    FALLBACK_FARES,
+    HTTP_LATENCY,
+    HTTP_REQUESTS,
+    LIMITER_DECISIONS,
+    MATCH_SECONDS,
+    OFFERS,
+    PRICING_CALLS,
+    TRIP_TRANSITIONS,
+)
 from ridehail.problems import problem
-
-request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar(
-    "request_id", default=None
-)
-
-HTTP_REQUESTS = Counter(
-    "ridehail_http_requests_total",
-    "HTTP requests by route and status",
-    ["method", "route", "status"],
-)
-HTTP_LATENCY = Histogram(
-    "ridehail_http_request_duration_seconds",
-    "HTTP request latency by route",
-    ["method", "route"],
-    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
-)
-LOCATION_UPDATES = Counter(
-    "ridehail_location_updates_total",
-    "Driver location updates by outcome (applied, ignored as not newer, rejected)",
-    ["outcome"],
-)
-STALE_SWEPT = Counter(
-    "ridehail_stale_drivers_swept_total", "Drivers removed from the index for not pinging"
-)
-TRIP_TRANSITIONS = Counter(
-    "ridehail_trip_transitions_total", "Trip state transitions by action", ["action"]
-)
-OFFERS = Counter(
-    "ridehail_offers_total", "Offers by how they ended (accepted, declined, expired)", ["outcome"]
-)
-MATCH_SECONDS = Histogram(
-    "ridehail_match_seconds",
-    "From a trip request arriving to its first offer (when the request path made one)",
-    buckets=(0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1),
-)
-PRICING_CALLS = Counter(
-    "ridehail_pricing_calls_total",
-    "Calls to the pricing service by outcome (ok, outage)",
-    ["outcome"],
-)
-FALLBACK_FARES = Counter(
-    "ridehail_fallback_fares_total",
-    "Fares from the local rate table, by reason (breaker_open, rate_limited, outage, ...)",
-    ["reason"],
-)
-LIMITER_DECISIONS = Counter(
-    "ridehail_ratelimit_decisions_total", "Token bucket decisions", ["limit", "decision"]
-)
-BREAKER_STATE = Gauge(
-    "ridehail_breaker_state", "Circuit breaker state: 0 closed, 1 half-open, 2 open", ["breaker"]
-)
-BREAKER_TRANSITIONS = Counter(
-    "ridehail_breaker_transitions_total", "Circuit breaker state changes", ["breaker", "to"]
-)
-SSE_CLIENTS = Gauge("ridehail_sse_clients", "Open Server-Sent Events streams")
-REDIS_UNAVAILABLE = Counter(
-    "ridehail_redis_unavailable_total", "Requests answered 503 because Redis did not answer"
-)
 
 
 def count_decision(limit: str, allowed: bool) -> None:
@@ -129,6 +83,21 @@ class BreakerMetrics(pybreaker.CircuitBreakerListener):
 log = logging.getLogger(__name__)
 _STANDARD_ATTRS = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message"}
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+# Never logged on purpose (no header is ever logged); redacted anyway should one slip into a
+# message or an exception: bearer credentials, ?access_token=, and our tokens `<id>.<secret>`.
+# Cheap substring tests first: a line is written on every request when the access log is on.
+_BEARER = re.compile(r"(?i)(bearer\s+)[^\s\"',;]+")
+_ACCESS_TOKEN = re.compile(r"(?i)(access_token=)[^&\s\"',;]+")
+_OUR_TOKEN = re.compile(r"(_[0-9a-f]{16}\.)[A-Za-z0-9_-]+")
+
+
+def redact(text: str) -> str:
+    lowered = text.lower()
+    if "bearer" in lowered:
+        text = _BEARER.sub(r"\1[redacted]", text)
+    if "access_token" in lowered:
+        text = _ACCESS_TOKEN.sub(r"\1[redacted]", text)
+    return _OUR_TOKEN.sub(r"\1[redacted]", text)
 
 
 class JsonFormatter(logging.Formatter):
@@ -139,15 +108,18 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "msg": record.getMessage(),
         }
-        request_id = request_id_var.get()
-        if request_id:
-            entry["request_id"] = request_id
+        context = log_context.current()
+        if context is not None:
+            entry.update(context.fields())
+        ids = tracing.current_ids()
+        if ids is not None:
+            entry["trace_id"], entry["span_id"] = ids
         for key, value in record.__dict__.items():
             if key not in _STANDARD_ATTRS and not key.startswith("_") and key != "color_message":
                 entry[key] = value
         if record.exc_info:
             entry["exc"] = self.formatException(record.exc_info)
-        return json.dumps(entry, default=str)
+        return redact(json.dumps(entry, default=str))
 
 
 def configure_logging(level: str) -> None:
@@ -179,7 +151,7 @@ class EdgeMiddleware:
             await self.app(scope, receive, send)
             return
         request_id = _incoming_request_id(scope) or uuid.uuid4().hex
-        token = request_id_var.set(request_id)
+        token = log_context.begin(request_id)
         started = time.perf_counter()
         status = 500
         limit = self.max_body_bytes
@@ -228,7 +200,7 @@ class EdgeMiddleware:
                         "ms": round(elapsed * 1000, 2),
                     },
                 )
-            request_id_var.reset(token)
+            log_context.end(token)
 
 
 async def _send_too_large(send: Send, limit: int) -> None:

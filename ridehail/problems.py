@@ -21,6 +21,7 @@ from ridehail.errors import (
     Unauthorized,
     Unprocessable,
 )
+from ridehail.metrics import REDIS_UNAVAILABLE
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +88,7 @@ async def _on_ridehail_error(request: Request, exc: Exception) -> JSONResponse:
     if isinstance(exc, RateLimited):
         headers = exc.headers
     if status == 503:
+        REDIS_UNAVAILABLE.inc()
         log.warning("store unavailable", extra={"error": str(exc), "path": request.url.path})
     extra = getattr(exc, "extra", {})
     return problem(status, exc.title, str(exc) or exc.title, headers=headers, **extra)

@@ -188,6 +188,12 @@ class Settings(BaseSettings):
         default="info", pattern=r"^(debug|info|warning|error)$", description="Log level."
     )
     access_log: bool = Field(default=True, description="Log one JSON line per request.")
+    tracing: str = Field(
+        default="off",
+        pattern=r"^(off|console|otlp)$",
+        description="OpenTelemetry spans: off, console (JSON lines on stdout) or otlp "
+        "(to OTEL_EXPORTER_OTLP_ENDPOINT).",
+    )
 
     @field_validator("redis_url")
     @classmethod
@@ -228,6 +234,15 @@ class Settings(BaseSettings):
     def _admin_token_strength(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None and len(value.get_secret_value()) < 16:
             raise ValueError("must be at least 16 characters")
+        return value
+
+    @field_validator("tracing")
+    @classmethod
+    def _tracing_exporter_installed(cls, value: str) -> str:
+        from ridehail import tracing
+
+        if value == "otlp" and not tracing.otlp_available():
+            raise ValueError(tracing.OTLP_MISSING)
         return value
 
     @property

@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Response
 
+from ridehail import log_context
 from ridehail.auth import Role, hash_token, mint_token, new_id
 from ridehail.deps import PrincipalDep, RegistrationLimit, ServicesDep
 from ridehail.errors import Forbidden, RateLimited
@@ -24,6 +25,7 @@ IdempotencyKey = Annotated[
 async def register_rider(body: RiderCreate, services: ServicesDep) -> RiderRegistered:
     """Register a rider; the token is shown once and only its hash is kept."""
     rider_id = new_id(Role.RIDER)
+    log_context.bind(rider_id=rider_id)
     token = mint_token(rider_id)
     await services.riders.create_rider(rider_id, body.name, hash_token(token))
     return RiderRegistered(rider_id=rider_id, token=token)

@@ -25,6 +25,7 @@ import pybreaker
 from dispatch.model import Position
 from ratelimit.bucket import TokenBucket
 from ratelimit.model import Limit
+from ridehail import tracing
 from ridehail.redis_conn import translated_errors
 from trips.model import Fare, RateTable
 
@@ -108,6 +109,15 @@ class PricingClient:
 
     async def quote(self, pickup: Position, dropoff: Position, surge: float) -> Fare:
         """A fare from the pricing service, or the labelled fallback; never raises for pricing."""
+        with tracing.span("pricing.quote") as span:
+            fare = await self._quote(pickup, dropoff, surge)
+            if span.is_recording():
+                span.set_attributes(
+                    {"fare.source": fare.source, "breaker.state": self.breaker.current_state}
+                )
+            return fare
+
+    async def _quote(self, pickup: Position, dropoff: Position, surge: float) -> Fare:
         fallback = self._rates.quote(pickup, dropoff, surge)
         if self._http is None:
             return self._fall_back(fallback, "unconfigured")
@@ -180,6 +190,7 @@ class PricingClient:
         with self.breaker.calling():  # never a decorator on an async def: see DEVELOPERS
             return await self._call_once(payload, timeout_s)
 
+    @tracing.traced("pricing.attempt")
     async def _call_once(self, payload: dict[str, object], timeout_s: float) -> tuple[float, str]:
         assert self._http is not None
         timeout = httpx.Timeout(timeout_s, connect=min(self._policy.connect_timeout_s, timeout_s))
@@ -200,4 +211,5 @@ class PricingClient:
 
     def _fall_back(self, fare: Fare, reason: str) -> Fare:
         self._metrics.fallback(reason)
+        tracing.annotate({"fallback.reason": reason})
         return fare

@@ -12,6 +12,7 @@ from redis.typing import EncodableT
 
 from dispatch.model import Position
 from ratelimit.model import Decision, Limit
+from ridehail import tracing
 from ridehail.keys import TRIP_SHARDS, Keys, shard_of_trip
 from ridehail.lua import load_script
 from ridehail.redis_conn import translated_errors
@@ -78,6 +79,7 @@ class RedisTrips:
             load_script("trips", "precheck", include=("ratelimit:bucket",))
         )
 
+    @tracing.traced("trip.precheck")
     async def precheck(
         self, rider_id: str, body_hash: str, idempotency_key: str, limit: Limit
     ) -> tuple[Created, Decision]:
@@ -96,8 +98,10 @@ class RedisTrips:
                 keys=keys, args=args
             )
         decision = Decision(bool(int(allowed)), int(remaining), int(retry), int(reset))
+        tracing.annotate({"outcome": _text(outcome)})
         return Created(_text(outcome), _text(trip_id)), decision
 
+    @tracing.traced("trip.create")
     async def create(
         self, trip: Trip, body_hash: str, idempotency_key: str, watchdog_ms: int
     ) -> Created:
@@ -113,6 +117,7 @@ class RedisTrips:
         args += [self._idempotency_ttl_s, watchdog_ms, *trip_fields(trip)]
         async with translated_errors():
             outcome, trip_id = await self._create(keys=keys, args=args)
+        tracing.annotate({"trip.id": trip.trip_id, "outcome": _text(outcome)})
         return Created(_text(outcome), _text(trip_id))
 
     async def get(self, trip_id: str) -> Trip | None:
@@ -120,6 +125,7 @@ class RedisTrips:
             raw = await self._redis.hgetall(self._keys.trip(trip_id))
         return trip_from_record(trip_id, raw) if raw else None
 
+    @tracing.traced("trip.transition")
     async def transition(
         self,
         trip: Trip,
@@ -135,6 +141,7 @@ class RedisTrips:
         fields: Sequence[tuple[str, str]] = (),
     ) -> Transitioned:
         """Guarded CAS of one transition; `watchdog_ms`: None leave, "-" remove, N in N ms."""
+        tracing.annotate({"trip.id": trip.trip_id, "action": action.value, "to": to.value})
         shard = shard_of_trip(trip.trip_id)
         keys = [
             self._keys.trip(trip.trip_id),
@@ -156,6 +163,7 @@ class RedisTrips:
             args += [name, value]
         async with translated_errors():
             ok, state_or_version, from_or_state = await self._transition(keys=keys, args=args)
+        tracing.annotate({"ok": bool(int(ok))})
         if int(ok):
             return Transitioned(True, to, int(state_or_version))
         found = _text(state_or_version)

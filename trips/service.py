@@ -23,6 +23,7 @@ from dispatch.matching import Matcher, MatchOutcome
 from dispatch.model import DriverStatus, Position
 from dispatch.redis_supply import RedisSupply
 from ratelimit.model import Decision, Limit
+from ridehail import log_context, tracing
 from ridehail.auth import Principal
 from ridehail.errors import RateLimited
 from ridehail.keys import trip_shard
@@ -101,6 +102,7 @@ class TripService:
         self.metrics = metrics
 
     # -- requests ----------------------------------------------------------------------------
+    @tracing.traced("trip.request")
     async def request_trip(
         self, rider_id: str, pickup: Position, dropoff: Position, idempotency_key: str
     ) -> tuple[Trip, bool, Decision]:
@@ -116,6 +118,9 @@ class TripService:
         if seen.outcome == "new":
             trip = await self._priced_trip(rider_id, pickup, dropoff)
             seen = await self.trips.create(trip, digest, idempotency_key, p.watchdog_grace_ms)
+        if seen.trip_id:
+            log_context.bind(trip_id=seen.trip_id)
+        tracing.annotate({"rider.id": rider_id, "trip.id": seen.trip_id, "outcome": seen.outcome})
         if seen.outcome == "mismatch":
             raise IdempotencyKeyReused("this Idempotency-Key was used with another body")
         if seen.outcome == "limited":
@@ -157,12 +162,16 @@ class TripService:
         )
 
     async def get_trip(self, trip_id: str, actor: Principal) -> Trip:
+        log_context.bind(trip_id=trip_id)
         trip = await self._load(trip_id)
         authorize(trip, actor, None)
         return trip
 
+    @tracing.traced("trip.act")
     async def act(self, trip_id: str, action: Action, actor: Principal) -> Trip:
         """A driver's or rider's action over HTTP; 409 when the state does not allow it."""
+        log_context.bind(trip_id=trip_id)
+        tracing.annotate({"trip.id": trip_id, "action": action.value})
         trip = await self._load(trip_id)
         authorize(trip, actor, action)
         if action is Action.CANCEL:
@@ -179,6 +188,7 @@ class TripService:
         return await self._load(trip_id)
 
     # -- dispatch ----------------------------------------------------------------------------
+    @tracing.traced("trip.dispatch")
     async def dispatch(self, trip_id: str) -> None:
         """Offer a requested trip to the nearest driver not yet tried, or end it no_driver."""
         for _ in range(3):
@@ -319,20 +329,25 @@ class TripService:
         handled = 0
         p = self.policy
         for driver_id in await self.supply.lease_expired_offers(p.batch, p.lease_ms):
-            found = await self.supply.get_driver(driver_id)
-            driver = found[0] if found else None
-            if driver is None or driver.status is not DriverStatus.OFFERED or not driver.trip_id:
-                await self.supply.forget_offer(driver_id)
-                continue
-            trip_id, token = driver.trip_id, driver.version
-            if not await self._release(driver_id, trip_id, token, only_if_expired=True):
-                continue  # accepted or declined meanwhile
-            handled += 1
-            self.metrics.offer_outcome("expired")
-            trip = await self.trips.get(trip_id)
-            if trip is not None:
-                await self._back_to_dispatch(trip, Action.EXPIRE, driver_id, token)
+            handled += await self._expire_offer(driver_id)
         return handled
+
+    @tracing.traced("trip.expire_offer")
+    async def _expire_offer(self, driver_id: str) -> bool:
+        found = await self.supply.get_driver(driver_id)
+        driver = found[0] if found else None
+        if driver is None or driver.status is not DriverStatus.OFFERED or not driver.trip_id:
+            await self.supply.forget_offer(driver_id)
+            return False
+        trip_id, token = driver.trip_id, driver.version
+        tracing.annotate({"trip.id": trip_id, "driver.id": driver_id})
+        if not await self._release(driver_id, trip_id, token, only_if_expired=True):
+            return False  # accepted or declined meanwhile
+        self.metrics.offer_outcome("expired")
+        trip = await self.trips.get(trip_id)
+        if trip is not None:
+            await self._back_to_dispatch(trip, Action.EXPIRE, driver_id, token)
+        return True
 
     async def watch(self, shard: int) -> int:
         """Look at every trip of the shard whose watchdog time has come, and repair it."""
@@ -341,8 +356,10 @@ class TripService:
             await self.reconcile(trip_id)
         return len(trip_ids)
 
+    @tracing.traced("trip.reconcile")
     async def reconcile(self, trip_id: str) -> None:
         """Make the driver's record and the trip agree, whatever a crash left half done."""
+        tracing.annotate({"trip.id": trip_id})
         trip = await self.trips.get(trip_id)
         if trip is None:
             await self.trips.forget_due(trip_id)
