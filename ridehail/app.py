@@ -15,7 +15,7 @@ from fastapi.staticfiles import StaticFiles
 from dispatch.api import router as drivers_router
 from dispatch.matching import Pause
 from dispatch.sweeper import sweep_forever
-from ridehail import problems, tracing
+from ridehail import openapi, problems, tracing
 from ridehail.bootstrap import build_services
 from ridehail.dashboard_api import STATIC
 from ridehail.dashboard_api import router as dashboard_router
@@ -104,6 +104,7 @@ def create_app(
         lifespan=lifespan,
     )
     problems.install(app)
+    openapi.install(app)
     app.add_middleware(
         EdgeMiddleware, max_body_bytes=settings.max_body_bytes, access_log=settings.access_log
     )

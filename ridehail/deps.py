@@ -14,7 +14,8 @@ from ridehail.observability import count_decision
 from ridehail.redis_conn import translated_errors
 
 
-def get_services(request: Request) -> Services:
+async def get_services(request: Request) -> Services:
+    # async: a sync dependency would send every request through anyio's thread pool
     services: Services = request.app.state.services
     return services
 
