@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
@@ -36,8 +37,7 @@ from ridehail import log_context
 from ridehail.auth import Role, hash_token, mint_token, new_id
 from ridehail.deps import PrincipalDep, RegistrationLimit, ServicesDep
 from ridehail.errors import RateLimited
-from ridehail.metrics import LOCATION_UPDATES
-from ridehail.observability import count_decision
+from ridehail.observability import count_decision, count_locations
 from ridehail.problems import InvalidInput
 
 router = APIRouter(prefix="/v1/drivers", tags=["drivers"])
@@ -46,8 +46,6 @@ _row = TypeAdapter(BatchRow)
 
 
 def _recorded_ms(recorded_at: object, tolerance_s: float) -> int | None:
-    from datetime import datetime
-
     if not isinstance(recorded_at, datetime):
         return None
     ms = to_epoch_ms(recorded_at)
@@ -99,9 +97,9 @@ async def update_locations(body: BatchIn, services: ServicesDep, who: PrincipalD
         else:
             rejected.append(Rejected(index=index, reason="unknown driver"))
     rejected.sort(key=lambda r: r.index)
-    LOCATION_UPDATES.labels("applied").inc(accepted)
-    LOCATION_UPDATES.labels("ignored").inc(ignored)
-    LOCATION_UPDATES.labels("rejected").inc(len(rejected))
+    count_locations("applied", accepted)
+    count_locations("ignored", ignored)
+    count_locations("rejected", len(rejected))
     return BatchAck(accepted=accepted, ignored=ignored, rejected=rejected)
 
 
@@ -132,7 +130,7 @@ async def update_location(
     try:
         recorded = _recorded_ms(body.recorded_at, services.settings.future_tolerance_s)
     except InvalidInput:
-        LOCATION_UPDATES.labels("rejected").inc()
+        count_locations("rejected")
         raise
     update = LocationUpdate(
         driver_id, body.to_position(), recorded, body.heading_deg, body.speed_mps
@@ -141,12 +139,12 @@ async def update_location(
     try:
         decision, applied, offer, expires_ms = await services.supply.update_location(update, limit)
     except RateLimited:
-        LOCATION_UPDATES.labels("rate_limited").inc()
+        count_locations("rate_limited")
         count_decision(limit.name, allowed=False)
         raise
     count_decision(limit.name, allowed=True)
     response.headers.update(decision.headers(limit))
-    LOCATION_UPDATES.labels("applied" if applied else "ignored").inc()
+    count_locations("applied" if applied else "ignored")
     return LocationAck(applied=applied, offer=offer_public(offer, expires_ms))
 
 

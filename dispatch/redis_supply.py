@@ -62,6 +62,22 @@ def _driver_from_view(driver_id: str, view: Sequence[Any]) -> Driver:
     )
 
 
+BATCH_CHUNK = 250
+
+
+def _parse(reply: Sequence[Any]) -> tuple[Decision, list[Applied]]:
+    decision = Decision(bool(int(reply[0])), int(reply[1]), int(reply[2]), int(reply[3]))
+    rows = [
+        (
+            _CODES[int(reply[i])],
+            _text(reply[i + 1]) or None,
+            int(reply[i + 2]) if reply[i + 2] else None,
+        )
+        for i in range(4, len(reply), 3)
+    ]
+    return decision, rows
+
+
 class RedisSupply:
     """`SupplyStore` on one Redis (or fakeredis) client."""
 
@@ -110,11 +126,23 @@ class RedisSupply:
     async def apply_locations(
         self, updates: Sequence[LocationUpdate], stale_after_ms: int
     ) -> list[Applied]:
-        """A batch of updates in order (a gateway's), in one script call."""
+        """A batch of updates in order (a gateway's), in one round trip.
+
+        Sent as script calls of BATCH_CHUNK rows in one pipeline: each call stays short (a
+        1000-row script could approach the socket timeout on a busy server) and other clients'
+        commands can run between them.
+        """
         if not updates:
             return []
-        _, applied = await self._apply(updates, stale_after_ms, self._keys.positions(), None)
-        return applied
+        no_bucket = self._keys.positions()
+        async with translated_errors():
+            pipe = self._redis.pipeline(transaction=False)
+            for start in range(0, len(updates), BATCH_CHUNK):
+                chunk = updates[start : start + BATCH_CHUNK]
+                keys, args = self._call(chunk, stale_after_ms, no_bucket, None)
+                await self._update(keys=keys, args=args, client=pipe)
+            replies = await pipe.execute()
+        return [row for reply in replies for row in _parse(reply)[1]]
 
     async def _apply(
         self,
@@ -124,6 +152,19 @@ class RedisSupply:
         limit: Limit | None,
     ) -> tuple[Decision, list[Applied]]:
         """The limit's decision and, per update (none when refused), what became of it."""
+        keys, args = self._call(updates, stale_after_ms, bucket, limit)
+        async with translated_errors():
+            reply = await self._update(keys=keys, args=args)
+        return _parse(reply)
+
+    def _call(
+        self,
+        updates: Sequence[LocationUpdate],
+        stale_after_ms: int,
+        bucket: str,
+        limit: Limit | None,
+    ) -> tuple[list[str], list[str]]:
+        """KEYS and ARGV of update_locations.lua for these updates."""
         keys = [self._keys.available_geo(), self._keys.last_seen(), self._keys.positions(), bucket]
         args: list[str] = [str(self._positions_cap), str(stale_after_ms)]
         if limit is None:
@@ -141,18 +182,7 @@ class RedisSupply:
                 _opt(u.heading_deg),
                 _opt(u.speed_mps),
             ]
-        async with translated_errors():
-            reply = await self._update(keys=keys, args=args)
-        decision = Decision(bool(int(reply[0])), int(reply[1]), int(reply[2]), int(reply[3]))
-        rows = [
-            (
-                _CODES[int(reply[i])],
-                _text(reply[i + 1]) or None,
-                int(reply[i + 2]) if reply[i + 2] else None,
-            )
-            for i in range(4, len(reply), 3)
-        ]
-        return decision, rows
+        return keys, args
 
     async def nearest(
         self,
