@@ -1,4 +1,6 @@
-"""`ridehail bench {search,ingest,all}`: measurements beside their baselines (docs/benchmarks.md).
+"""`ridehail bench {search,ingest,trips,limiter,all}`: measurements beside baselines.
+
+The figures and how to read them: docs/benchmarks.md.
 
 Each command starts a private redis-server on a free port (or uses `--redis-url`, which must
 name an empty database), writes JSON and plots to `--out`, and prints progress to stderr.
@@ -17,9 +19,11 @@ import redis
 from ridehail.bench import plots, report
 from ridehail.bench.cpu import QuietWait
 from ridehail.bench.ingest import IngestConfig, run_ingest
+from ridehail.bench.limiter import LimiterConfig, run_limiter
 from ridehail.bench.measure import progress, run_async
 from ridehail.bench.procs import BenchSetupError, private_redis
 from ridehail.bench.search import SearchConfig, run_search
+from ridehail.bench.trips import TripsConfig, run_trips
 
 
 def _sizes(value: str) -> tuple[int, ...]:
@@ -58,10 +62,19 @@ def _parser() -> argparse.ArgumentParser:
     ingest.add_argument("--batch-rows", type=int, default=IngestConfig().batch_rows)
     ingest.add_argument("--no-profile", action="store_true", help="skip the py-spy phases")
     ingest.add_argument("--no-variants", action="store_true", help="skip the asyncio+h11 server")
+    trips = argparse.ArgumentParser(add_help=False)
+    trips.add_argument("--trip-drivers", type=int, default=TripsConfig().drivers)
+    trips.add_argument("--rate", type=float, default=TripsConfig().rate, help="trip requests/s")
+    trips.add_argument("--skip-trips", action="store_true", help="all: no trips bench")
+    trips.add_argument("--skip-limiter", action="store_true", help="all: no limiter bench")
     sub = parser.add_subparsers(dest="what", required=True)
     sub.add_parser("search", parents=[common, search], help="nearest-driver search")
     sub.add_parser("ingest", parents=[common, ingest], help="location updates through the API")
-    sub.add_parser("all", parents=[common, search, ingest], help="search, then ingest")
+    trip = sub.add_parser("trips", parents=[common, trips], help="trip request to offer")
+    trip.add_argument("--drivers", dest="trip_drivers", type=int, default=TripsConfig().drivers)
+    sub.add_parser("limiter", parents=[common], help="rate-limit decisions per second")
+    sub.add_parser("all", parents=[common, search, ingest, trips],
+                   help="search, ingest, trips, limiter")  # fmt: skip
     return parser
 
 
@@ -115,6 +128,24 @@ def _ingest(args: argparse.Namespace, url: str) -> None:
     plots.plot_ingest(data, args.out, docs=not args.no_docs)
 
 
+def _trips(args: argparse.Namespace, url: str) -> None:
+    cfg = TripsConfig(drivers=args.trip_drivers, rate=args.rate, rounds=args.rounds)
+    if args.seconds:
+        cfg = dataclasses.replace(cfg, seconds=args.seconds)
+    data = run_trips(url, cfg)
+    report.write_json(args.out, "trips", data)
+    plots.plot_trips(data, args.out, docs=not args.no_docs)
+
+
+def _limiter(args: argparse.Namespace, url: str) -> None:
+    cfg = LimiterConfig(rounds=args.rounds)
+    if args.seconds:
+        cfg = dataclasses.replace(cfg, seconds=args.seconds)
+    data = run_async(run_limiter(url, cfg))
+    report.write_json(args.out, "limiter", data)
+    plots.plot_limiter(data, args.out, docs=not args.no_docs)
+
+
 def run(argv: Sequence[str]) -> int:
     args = _parser().parse_args(list(argv))
     QuietWait.budget_s = args.quiet_wait
@@ -125,6 +156,12 @@ def run(argv: Sequence[str]) -> int:
         if args.what in ("ingest", "all"):
             with _redis(args) as url:
                 _ingest(args, url)
+        if args.what == "trips" or (args.what == "all" and not args.skip_trips):
+            with _redis(args) as url:
+                _trips(args, url)
+        if args.what == "limiter" or (args.what == "all" and not args.skip_limiter):
+            with _redis(args) as url:
+                _limiter(args, url)
     except BenchSetupError as exc:
         progress(f"cannot run: {exc}")
         return 1

@@ -106,3 +106,35 @@ def plot_ingest(data: dict[str, Any], out: Path, docs: bool) -> None:
     _bars(axes[1], rows, "batches of 1000 rows", "rows/s")
     _bars(axes[2], per_cpu, "per second of the server's own CPU", "updates (rows) per CPU-second")
     _save(plt, fig, out, "ingest", docs)
+
+
+def plot_trips(data: dict[str, Any], out: Path, docs: bool) -> None:
+    """Request-to-offer p50/p95/p99 per pricing condition, and the closed-loop maximum."""
+    plt = _pyplot()
+    if plt is None:
+        return
+    phases = data["phases"]
+    fig, ax = plt.subplots(figsize=(9, 4))
+    x = range(len(phases))
+    for offset, (key, colour) in enumerate((("p50_ms", "C0"), ("p95_ms", "C1"), ("p99_ms", "C3"))):
+        values = [p[key] for p in phases]
+        ax.bar([i + (offset - 1) * 0.27 for i in x], values, 0.27, color=colour, label=key[:3])
+        for i, v in zip(x, values, strict=True):
+            ax.text(i + (offset - 1) * 0.27, v, f"{v:.1f}", ha="center", va="bottom", fontsize=7)
+    labels = [f"{p['label']}\n{p['requests_per_s']:,.0f} req/s" for p in phases]
+    ax.set_xticks(list(x), labels, fontsize=8)
+    ax.set_ylabel("POST /v1/trips -> offered, ms")
+    ax.set_title(f"trip request to offer, {data['config']['drivers']:,} drivers", fontsize=10)
+    ax.legend(fontsize=8)
+    _save(plt, fig, out, "trips", docs)
+
+
+def plot_limiter(data: dict[str, Any], out: Path, docs: bool) -> None:
+    """Decisions per second of one client: ours, the EVALSHA floor, the limits library."""
+    plt = _pyplot()
+    if plt is None:
+        return
+    fig, ax = plt.subplots(figsize=(9, 2.6))
+    _bars(ax, [(p["label"], p["per_s"]) for p in data["phases"]], "one client, 8 in flight",
+          "decisions/s")  # fmt: skip
+    _save(plt, fig, out, "limiter", docs)

@@ -50,16 +50,24 @@ def write_json(out: Path, name: str, data: dict[str, Any]) -> Path:
 
 
 def write_summary(out: Path) -> None:
-    """`summary.md`: the tables and targets of the latest search.json and ingest.json in `out`."""
+    """`summary.md`: the tables and targets of the latest JSON of each bench in `out`."""
     from ridehail.bench import tables
 
-    found = {n: json.loads((out / f"{n}.json").read_text()) for n in ("search", "ingest")
+    names = ("search", "ingest", "trips", "limiter")
+    found = {n: json.loads((out / f"{n}.json").read_text()) for n in names
              if (out / f"{n}.json").exists()}  # fmt: skip
-    parts = ["## Targets", tables.targets(found.get("search"), found.get("ingest"))]
+    targets = tables.targets(found.get("search"), found.get("ingest"))
+    extra = tables.more_targets(found.get("trips"), found.get("limiter"))
+    targets += "".join("\n| " + " | ".join(r) + " |" for r in extra)
+    parts = ["## Targets", targets]
     if "search" in found:
         parts += ["## Nearest search", tables.search_tables(found["search"])]
     if "ingest" in found:
         parts += ["## Location ingest", tables.ingest_table(found["ingest"])]
+    if "trips" in found:
+        parts += ["## Trip request to offer", tables.trips_table(found["trips"])]
+    if "limiter" in found:
+        parts += ["## Rate-limit decisions", tables.limiter_table(found["limiter"])]
     path = out / "summary.md"
     path.write_text("\n\n".join(parts) + "\n")
     progress(f"wrote {path}")

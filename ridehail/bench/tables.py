@@ -136,3 +136,51 @@ def targets(search: dict[str, Any] | None, ingest: dict[str, Any] | None) -> str
         add("batched rows/s >= 50% of raw pipelined GEOADD",
             f"{r['batch_vs_raw_pipelined']:.0%}", r["batch_vs_raw_pipelined"] >= 0.5)  # fmt: skip
     return _table(["target", "measured", "verdict"], rows)
+
+
+def trips_table(data: dict[str, Any]) -> str:
+    rows = [
+        [
+            p["label"], _n(p["requests_per_s"]), _ms(p["p50_ms"]), _ms(p["p95_ms"]),
+            _ms(p["p99_ms"]), f"{p['offered_share']:.1%}",
+            ", ".join(f"{k} {v}" for k, v in sorted(p["fare_sources"].items())),
+            f"{p['cpu_cores'].get('server', 0):.2f}", f"{p['cpu_cores'].get('other', 0):.2f}",
+        ]
+        for p in data["phases"]
+    ]  # fmt: skip
+    head = ["pricing", "requests/s", "p50 ms", "p95 ms", "p99 ms", "offered", "fare.source",
+            "server cores", "other load"]  # fmt: skip
+    b = data["bookings"]
+    return _table(head, rows) + (
+        f"\n\nDouble bookings: {b['double_bookings']} ({b['live_trips']:,} live trips,"
+        f" {b['drivers_scanned']:,} drivers scanned)."
+    )
+
+
+def limiter_table(data: dict[str, Any]) -> str:
+    rows = [
+        [p["label"], _n(p["per_s"]), _ms(p["p50_ms"]), _ms(p["p99_ms"]),
+         f"{p['cpu_cores'].get('redis', 0):.2f}"]
+        for p in data["phases"]
+    ]  # fmt: skip
+    return _table(["limiter", "decisions/s", "p50 ms", "p99 ms", "redis cores"], rows)
+
+
+def more_targets(trips: dict[str, Any] | None, limiter: dict[str, Any] | None) -> list[Row]:
+    rows: list[Row] = []
+    if trips:
+        by = {p["label"]: p for p in trips["phases"]}
+        n = _n(trips["config"]["drivers"])
+        p99 = by["healthy"]["p99_ms"]
+        rows.append([f"trip p99 < 20 ms at {trips['config']['rate']:g}/s, {n} drivers",
+                     f"{_ms(p99)} ms", "met" if p99 < 20 else "**not met**"])  # fmt: skip
+        gap = trips["down_minus_healthy_p99_ms"]
+        rows.append(["pricing down (breaker open): p99 within 2 ms of healthy",
+                     f"{gap:+.2f} ms", "met" if gap <= 2 else "**not met**"])  # fmt: skip
+        dbl = trips["bookings"]["double_bookings"]
+        rows.append(["double bookings = 0", str(dbl), "met" if dbl == 0 else "**not met**"])
+    if limiter:
+        r = limiter["ours_vs_trivial_evalsha"]
+        rows.append(["limiter >= 80% of a trivial EVALSHA", f"{r:.0%}",
+                     "met" if r >= 0.8 else "**not met**"])  # fmt: skip
+    return rows
