@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
+import h3
 import redis.asyncio as aioredis
 from redis.exceptions import LockError
 
@@ -48,6 +49,9 @@ class MatchPolicy:
     stale_after_ms: int = 30_000
     lock_timeout_s: float = 2.0
     lock_wait_s: float = 1.0
+    lock_resolution: int = (
+        7  # H3 cells of about 5 km²: matching in different cells runs in parallel
+    )
 
 
 class Matcher:
@@ -73,7 +77,7 @@ class Matcher:
         p = self.policy
         # A fresh Lock object per critical section, always with a timeout.
         lock = self._redis.lock(
-            self._keys.match_lock(),
+            self._keys.match_lock(h3.latlng_to_cell(pickup.lat, pickup.lng, p.lock_resolution)),
             timeout=p.lock_timeout_s,
             blocking_timeout=p.lock_wait_s,
             sleep=0.002,  # sections last about a millisecond; redis-py's default polls at 100 ms

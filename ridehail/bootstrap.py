@@ -105,6 +105,7 @@ def build_services(
         offer_ttl_ms=settings.offer_ttl_ms,
         stale_after_ms=settings.stale_after_ms,
         lock_timeout_s=settings.match_lock_timeout_s,
+        lock_resolution=settings.match_lock_resolution,
     )
     matcher = Matcher(redis, keys, supply_store, match_policy, pause_before_claim)
     pricing = build_pricing(settings, keys, buckets, http)

@@ -66,9 +66,9 @@ class Keys:
         """Sorted set: driver id holding an offer, scored by when the offer expires (ms)."""
         return f"{self._supply()}:offers"
 
-    def match_lock(self) -> str:
-        """The Redis lock that serialises matching within the shard."""
-        return f"{self._supply()}:lock:match"
+    def match_lock(self, cell: str) -> str:
+        """The Redis lock that serialises matching for pickups in one H3 cell."""
+        return f"{self._supply()}:lock:match:{cell}"
 
     def location_bucket(self, driver_id: str) -> str:
         """Token bucket: the driver's single location updates (in the update script's slot)."""

@@ -94,6 +94,12 @@ class Settings(BaseSettings):
     match_lock_timeout_s: PositiveSeconds = Field(
         default=2.0, description="TTL of the matching lock (correctness never depends on it)."
     )
+    match_lock_resolution: int = Field(
+        default=7,
+        ge=0,
+        le=12,
+        description="H3 resolution of the matching locks: one lock per cell of pickups.",
+    )
     idempotency_ttl_s: int = Field(
         default=86_400, ge=60, description="How long an Idempotency-Key is remembered."
     )

@@ -35,7 +35,7 @@ async def test_every_supply_key_is_in_one_cluster_slot_by_redis_own_reckoning(
         keys.available_geo(),
         keys.last_seen(),
         keys.offer_expiries(),
-        keys.match_lock(),
+        keys.match_lock("871126d33ffffff"),
         keys.positions(),
         *(keys.driver(f"drv_{secrets.token_hex(8)}") for _ in range(50)),
         keys.driver("drv_{weird}"),
