@@ -56,6 +56,7 @@ def _parser() -> argparse.ArgumentParser:
     search.add_argument("--k", type=int, default=10)
     search.add_argument("--concurrency", type=int, default=8)
     search.add_argument("--brute-max", type=int, default=SearchConfig().brute_max)
+    search.add_argument("--no-postgis", action="store_true", help="skip the PostGIS KNN baseline")
     ingest = argparse.ArgumentParser(add_help=False)
     ingest.add_argument("--workers", type=int, default=1, help="API server processes")
     ingest.add_argument("--connections", type=int, default=IngestConfig().connections)
@@ -103,6 +104,7 @@ def _search(args: argparse.Namespace, url: str) -> None:
         concurrency=args.concurrency,
         brute_max=args.brute_max,
         rounds=args.rounds,
+        postgis=not args.no_postgis,
     )
     if args.seconds:
         cfg = dataclasses.replace(cfg, seconds=args.seconds)

@@ -62,6 +62,8 @@ def write_summary(out: Path) -> None:
     parts = ["## Targets", targets]
     if "search" in found:
         parts += ["## Nearest search", tables.search_tables(found["search"])]
+        parts += ["### PostGIS KNN baseline", tables.postgis_table(found["search"])]
+        parts += ["### Redis memory per online driver", tables.memory_table(found["search"])]
     if "ingest" in found:
         parts += ["## Location ingest", tables.ingest_table(found["ingest"])]
     if "trips" in found:

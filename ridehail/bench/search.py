@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import os
 import random
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
 import redis.asyncio as aioredis
 
+from dispatch.model import EARTH_RADIUS_M
 from dispatch.service import SupplyPolicy
-from ridehail.bench import check
+from ridehail.bench import check, memory, postgis
 from ridehail.bench.city import BruteForce, City, LatLng, driver_id
 from ridehail.bench.cpu import CpuWatch, QuietWait, mean_cores
 from ridehail.bench.measure import Samples, closed_loop, progress, timed_serial
@@ -22,6 +24,7 @@ from ridehail.bench.seed import Seeder
 from ridehail.keys import Keys
 
 PREFIX = "rhbench"
+PG_SPHERE_M = 6_371_008.8  # PostGIS geography's sphere (the IUGG mean radius)
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +38,7 @@ class SearchConfig:
     check_points: int = 200
     seed: int = 7
     rounds: int = 2
+    postgis: bool = True
 
 
 @dataclass
@@ -83,9 +87,18 @@ class _Tally:
 
 async def run_search(redis_url: str, cfg: SearchConfig) -> dict[str, Any]:
     client = aioredis.Redis.from_url(redis_url, max_connections=cfg.concurrency + 8)
+    why_not = postgis.unavailable() if cfg.postgis else "--no-postgis"
     try:
         run = SearchRun(client, cfg)
-        sizes = [await run.size(n) for n in sorted(cfg.sizes)]
+        if why_not:
+            progress(f"PostGIS KNN baseline skipped: {why_not}")
+            sizes = [await run.size(n) for n in sorted(cfg.sizes)]
+        else:
+            with postgis.private_postgres() as pg:
+                progress(f"private PostgreSQL + PostGIS (pid {pg.pid}, unix socket only)")
+                async with postgis.knn(pg.conninfo, cfg.concurrency) as knn:
+                    run.pg = knn
+                    sizes = [await run.size(n) for n in sorted(cfg.sizes)]
     finally:
         await client.aclose()
     policy, city = run.policy, run.city
@@ -97,6 +110,7 @@ async def run_search(redis_url: str, cfg: SearchConfig) -> dict[str, Any]:
             "city": {"lat": city.lat, "lng": city.lng, "side_m": city.side_m},
         },
         "seed": run.seeder.stats.to_json(),
+        "postgis": {"query": postgis.QUERY, "skipped": why_not},
         "sizes": sizes,
     }  # fmt: skip
 
@@ -113,14 +127,27 @@ class SearchRun:
         self.seeder = Seeder(client, self.keys)
         self.brute = BruteForce()
         self.rng = random.Random(cfg.seed)
+        self.ids: list[str] = []
+        self.empty_used: int | None = None
+        self.pg: postgis.Knn | None = None
 
     async def size(self, n: int) -> dict[str, Any]:
         cfg = self.cfg
         progress(f"search n={n:,}: seeding {n - self.seeder.seeded:,} more drivers")
+        if self.empty_used is None:
+            self.empty_used = await memory.used_memory(self.client)
         ids = [driver_id(i) for i in range(self.seeder.seeded, n)]
         points = self.city.random_points(self.rng, len(ids))
         await self.seeder.add(ids, points)
         self.brute.extend(ids, points)
+        self.ids += ids
+        mem = await memory.per_driver(self.client, self.keys, self.ids, self.empty_used)
+        progress(
+            f"  memory: {mem['by_key_bytes_per_driver']:,.0f} B/driver by MEMORY USAGE (record"
+            f" {mem['record_bytes_mean']:,.0f} + GEO {mem['geo_bytes_per_driver']:,.0f} + seen"
+            f" {mem['seen_bytes_per_driver']:,.0f}), used_memory growth"
+            f" {mem['used_memory_growth_per_driver']:,.0f} B/driver"
+        )
         queries = self.city.random_points(random.Random(cfg.seed * 1000 + n), 20_000)
 
         progress(f"search n={n:,}: checking answers at {cfg.check_points} points")
@@ -134,8 +161,16 @@ class SearchRun:
             f"{agreement['baseline_found_k']} (where it found {cfg.k}), same as brute force "
             f"{agreement['same_as_brute']}/{agreement['brute_checked']}"
         )
-        row: dict[str, Any] = {"drivers": n, "check": agreement}
+        row: dict[str, Any] = {"drivers": n, "check": agreement, "memory": mem}
+        if self.pg is not None:
+            t0 = time.perf_counter()
+            await self.pg.load(ids, points)
+            took = time.perf_counter() - t0
+            progress(f"  PostGIS: {len(ids):,} rows COPYed, GiST index rebuilt ({took:.1f}s)")
+            row["postgis_check"] = await self.check_postgis(queries[: cfg.check_points])
         row |= await self.measure(queries)
+        if "postgis" in row:
+            row["ratio_qps_vs_postgis"] = round(row["ours"]["per_s"] / row["postgis"]["per_s"], 2)
         if n <= cfg.brute_max:
             rate = timed_serial(
                 lambda i: self.brute.nearest(*queries[i % len(queries)], cfg.k),
@@ -151,6 +186,19 @@ class SearchRun:
         )
         return row
 
+    async def check_postgis(self, points: list[LatLng]) -> dict[str, Any]:
+        assert self.pg is not None
+        same = 0
+        for at in points:
+            mine = await check.ours(self.seeder.store, self.policy, at, self.cfg.k)
+            theirs = await self.pg.nearest(at, self.cfg.k)
+            # PostGIS measures on its mean-radius sphere, Redis GEO on its own (0.03% larger):
+            # compare on Redis's sphere by rescaling, with the usual 1 m for near-ties
+            theirs = [(i, m * EARTH_RADIUS_M / PG_SPHERE_M) for i, m in theirs]
+            same += check.same_drivers(mine, theirs)
+        progress(f"  same as PostGIS KNN {same}/{len(points)}")
+        return {"same_as_postgis": same, "checked": len(points)}
+
     async def measure(self, queries: list[LatLng]) -> dict[str, Any]:
         cfg, geo = self.cfg, self.keys.available_geo()
 
@@ -165,13 +213,25 @@ class SearchRun:
             )  # fmt: skip
 
         # alternate the two, so a noisy neighbour on a shared machine hits both alike
+        pg = self.pg
+
+        async def knn(i: int) -> None:
+            assert pg is not None
+            await pg.nearest(queries[i % len(queries)], cfg.k, conn=i)  # one connection a worker
+
         mine, theirs, alone = _Tally("evalsha"), _Tally("geosearch"), _Tally("evalsha")
+        gis = _Tally("none")
         for _ in range(cfg.rounds):
             await mine.run(self.client, ours, cfg)
             await theirs.run(self.client, baseline, cfg)
+            if pg is not None:
+                await gis.run(self.client, knn, cfg)
             await alone.run(self.client, ours, cfg, concurrency=1)  # latency without a queue
-        return {
+        out = {
             "ours": mine.summary("ours (nearest.lua)"),
             "baseline": theirs.summary(f"{cfg.baseline_radius_m / 1000:g} km GEOSEARCH"),
             "ours_one_in_flight": alone.summary("ours, 1 in flight"),
         }
+        if pg is not None:
+            out["postgis"] = gis.summary("PostGIS KNN (geography <->)")
+        return out

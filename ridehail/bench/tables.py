@@ -84,6 +84,42 @@ def search_tables(data: dict[str, Any]) -> str:
     )  # fmt: skip
 
 
+def postgis_table(data: dict[str, Any]) -> str:
+    rows = [
+        [
+            _n(r["drivers"]), _n(r["ours"]["per_s"]), _ms(r["ours"]["p50_ms"]),
+            _ms(r["ours"]["p99_ms"]), _n(r["postgis"]["per_s"]), _ms(r["postgis"]["p50_ms"]),
+            _ms(r["postgis"]["p99_ms"]), f"{r['ratio_qps_vs_postgis']:.2f}x",
+            f"{r['postgis_check']['same_as_postgis']}/{r['postgis_check']['checked']}",
+            f"{_other(r['ours']):.2f} / {_other(r['postgis']):.2f}",
+        ]
+        for r in data["sizes"] if "postgis" in r
+    ]  # fmt: skip
+    if not rows:
+        skipped = data.get("postgis", {}).get("skipped")
+        return f"PostGIS KNN baseline not run: {skipped or 'not in this run'}."
+    head = ["drivers", "ours q/s", "ours p50 ms", "ours p99 ms", "PostGIS KNN q/s",
+            "PostGIS p50 ms", "PostGIS p99 ms", "q/s ours / PostGIS", "same as PostGIS",
+            "other load (cores)"]  # fmt: skip
+    return _table(head, rows)
+
+
+def memory_table(data: dict[str, Any]) -> str:
+    rows = [
+        [
+            _n(m["drivers"]), _n(m["record_bytes_mean"]), _n(m["geo_bytes_per_driver"]),
+            _n(m["seen_bytes_per_driver"]), _n(m["by_key_bytes_per_driver"]),
+            _n(m["used_memory_growth_per_driver"]), f"{m['used_memory'] / 2**20:,.1f}",
+            f"{m['positions_stream_bytes'] / 2**20:,.1f}",
+        ]
+        for m in (r["memory"] for r in data["sizes"] if "memory" in r)
+    ]  # fmt: skip
+    head = ["drivers", "record B (mean)", "GEO B/driver", "seen B/driver",
+            "by MEMORY USAGE B/driver", "used_memory growth B/driver", "used_memory MiB",
+            "positions stream MiB (capped)"]  # fmt: skip
+    return _table(head, rows)
+
+
 def ingest_table(data: dict[str, Any]) -> str:
     rows = []
     for p in data["phases"]:
@@ -118,6 +154,12 @@ def targets(search: dict[str, Any] | None, ingest: dict[str, Any] | None) -> str
             if "ratio_redis_capacity" in big:
                 cap = big["ratio_redis_capacity"]
                 add("the same, by Redis time per query", f"{cap:.1f}x", cap >= 50)
+        gis = [r for r in search["sizes"] if "postgis" in r]
+        if gis:
+            low = min(gis, key=lambda r: r["ratio_qps_vs_postgis"])
+            add("ours >= PostGIS KNN q/s (every size)",
+                f"{low['ratio_qps_vs_postgis']:.2f}x at {_n(low['drivers'])}",
+                low["ratio_qps_vs_postgis"] >= 1)  # fmt: skip
         worst = max(search["sizes"], key=lambda r: r["ours"]["p99_ms"])
         add("ours p99 < 5 ms (worst size)",
             f"{_ms(worst['ours']['p99_ms'])} ms at {_n(worst['drivers'])}",
