@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query, Request
+from fastapi import APIRouter, Header, Path, Query, Request
 from fastapi.responses import StreamingResponse
 
+from dispatch.schemas import offer_public
+from ridehail.auth import Role
 from ridehail.deps import ServicesDep
 from ridehail.errors import StoreUnavailable
 from ridehail.metrics import SSE_CLIENTS
@@ -26,7 +28,7 @@ def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
-def _frame(kind: str, entry_id: str, data: dict[str, str]) -> str:
+def _frame(kind: str, entry_id: str, data: Mapping[str, Any]) -> str:
     return f"event: {kind}\nid: {entry_id}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n"
 
 
@@ -99,6 +101,62 @@ async def events(
             first = await _backlog(redis, positions, cursors)
         await _pin_cursors(redis, cursors)
 
+    async def frames(stream: str, entry_id: str, data: dict[str, str]) -> list[str]:
+        return [_frame("position" if stream == positions else "trip", entry_id, data)]
+
+    return _event_stream(request, redis, cursors, first, frames)
+
+
+@router.get("/v1/drivers/{driver_id}/events", response_class=StreamingResponse)
+async def driver_events(
+    driver_id: Annotated[str, Path(max_length=64)],
+    request: Request,
+    services: ServicesDep,
+    authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
+    access_token: Annotated[str | None, Query(max_length=256)] = None,
+) -> StreamingResponse:
+    """One driver's offers (`event: offer`) and its trips' changes (`event: trip`), at once.
+
+    The stream starts with the offer the driver holds, if any. The driver itself or the admin;
+    `?access_token=` as for `/v1/events`.
+    """
+    if authorization is None and access_token is not None:
+        authorization = f"Bearer {access_token}"
+    who = await services.auth.authenticate(authorization)
+    who.require_self_or_admin(Role.DRIVER, driver_id)
+    redis = services.redis
+    cursors: dict[str, str] = {stream: "$" for stream in services.keys.all_trip_events()}
+    async with translated_errors():
+        await _pin_cursors(redis, cursors)
+
+    async def offer_frames(trip_id: str | None) -> list[str]:
+        driver = (await services.supply.get_driver(driver_id)).driver
+        offer = offer_public(driver.offer_json, driver.offer_expires_ms)
+        if offer is None or (trip_id is not None and offer.get("trip_id") != trip_id):
+            return []
+        return [_frame("offer", str(driver.offer_expires_ms), offer)]
+
+    first = await offer_frames(None)  # 404 for an unknown driver
+
+    async def frames(stream: str, entry_id: str, data: dict[str, str]) -> list[str]:
+        if data.get("driver") != driver_id:
+            return []
+        out = [_frame("trip", entry_id, data)]
+        if data.get("action") == "offer":
+            out += await offer_frames(data.get("trip"))
+        return out
+
+    return _event_stream(request, redis, cursors, first, frames)
+
+
+Frames = Callable[[str, str, dict[str, str]], Awaitable[list[str]]]
+
+
+def _event_stream(
+    request: Request, redis: Any, cursors: dict[str, str], first: list[str], frames: Frames
+) -> StreamingResponse:
+    """Follow `cursors` with XREAD, turning each entry into SSE frames, until the client leaves."""
+
     async def stream() -> AsyncIterator[str]:
         SSE_CLIENTS.inc()
         last_beat = time.monotonic()
@@ -110,21 +168,23 @@ async def events(
                 try:
                     async with translated_errors():
                         reply: Any = await redis.xread(
-                            cursors,  # type: ignore[arg-type]
+                            cursors,
                             count=500,
                             block=BLOCK_MS,
                         )
+                        out: list[str] = []
+                        for name, entries in reply or []:
+                            stream_name = _text(name)
+                            for entry_id, fields in entries:
+                                cursors[stream_name] = _text(entry_id)
+                                data = {_text(k): _text(v) for k, v in fields.items()}
+                                out += await frames(stream_name, _text(entry_id), data)
                 except StoreUnavailable:
                     yield 'event: error\ndata: {"detail":"Redis unavailable"}\n\n'
                     await asyncio.sleep(1)
                     continue
-                for name, entries in reply or []:
-                    stream_name = _text(name)
-                    kind = "position" if stream_name == positions else "trip"
-                    for entry_id, fields in entries:
-                        cursors[stream_name] = _text(entry_id)
-                        data = {_text(k): _text(v) for k, v in fields.items()}
-                        yield _frame(kind, _text(entry_id), data)
+                for frame in out:
+                    yield frame
                 if time.monotonic() - last_beat > HEARTBEAT_S:
                     last_beat = time.monotonic()
                     yield ": ping\n\n"

@@ -61,3 +61,43 @@ def test_the_event_stream_is_for_the_admin_only(redis_url: str) -> None:
         assert as_rider.status_code == 403
         assert httpx.get(f"{base}/v1/events").status_code == 401
         assert httpx.get(f"{base}/v1/events?access_token=wrong-token").status_code == 401
+
+
+def test_a_driver_hears_of_its_offer_at_once_on_its_own_stream(redis_url: str) -> None:
+    with (
+        running_ridehail(redis_url, RIDEHAIL_LIMIT_REGISTRATIONS="1000/1") as base,
+        httpx.Client(base_url=base, timeout=5) as api,
+    ):
+        reg = api.post("/v1/drivers", json={"name": "Aino"}).json()
+        me = {"Authorization": f"Bearer {reg['token']}"}
+        path = f"/v1/drivers/{reg['driver_id']}"
+        api.put(f"{path}/status", json={"status": "available"}, headers=me)
+        api.put(f"{path}/location", json={"lat": 60.17, "lng": 24.94}, headers=me)
+        other = api.post("/v1/drivers", json={"name": "Other"}).json()
+        as_other = {"Authorization": f"Bearer {other['token']}"}
+        assert api.get(f"{path}/events", headers=as_other).status_code == 403
+        assert api.get("/v1/drivers/drv_0000000000000000/events", headers=ADMIN).status_code == 404
+
+        with httpx.stream("GET", f"{base}{path}/events", headers=me, timeout=10) as stream:
+            seen = frames(stream.iter_lines())
+            rider = api.post("/v1/riders", json={"name": "R"}).json()
+            trip = api.post(
+                "/v1/trips",
+                json={
+                    "pickup": {"lat": 60.171, "lng": 24.94},
+                    "dropoff": {"lat": 60.18, "lng": 24.95},
+                },
+                headers={"Authorization": f"Bearer {rider['token']}", "Idempotency-Key": "k1"},
+            ).json()
+            assert trip["driver_id"] == reg["driver_id"]
+            kind, event = next(seen)
+            assert (kind, event["action"], event["trip"]) == ("trip", "offer", trip["trip_id"])
+            kind, offer = next(seen)
+            assert kind == "offer"
+            assert offer["trip_id"] == trip["trip_id"]
+            assert {"pickup", "dropoff", "fare", "expires_at"} <= set(offer)
+
+        # A stream opened while the offer is held starts with it.
+        with httpx.stream("GET", f"{base}{path}/events", headers=me, timeout=10) as stream:
+            kind, offer = next(frames(stream.iter_lines()))
+            assert (kind, offer["trip_id"]) == ("offer", trip["trip_id"])
