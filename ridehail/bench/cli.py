@@ -1,4 +1,4 @@
-"""`ridehail bench {search,ingest,trips,limiter,all}`: measurements beside baselines.
+"""`ridehail bench {search,ingest,trips,limiter,locust,all}`: measurements beside baselines.
 
 The figures and how to read them: docs/benchmarks.md.
 
@@ -20,6 +20,7 @@ from ridehail.bench import plots, report
 from ridehail.bench.cpu import QuietWait
 from ridehail.bench.ingest import IngestConfig, run_ingest
 from ridehail.bench.limiter import LimiterConfig, run_limiter
+from ridehail.bench.loadtest import LocustConfig, run_locust
 from ridehail.bench.measure import progress, run_async
 from ridehail.bench.procs import BenchSetupError, private_redis
 from ridehail.bench.search import SearchConfig, run_search
@@ -74,6 +75,10 @@ def _parser() -> argparse.ArgumentParser:
     trip = sub.add_parser("trips", parents=[common, trips], help="trip request to offer")
     trip.add_argument("--drivers", dest="trip_drivers", type=int, default=TripsConfig().drivers)
     sub.add_parser("limiter", parents=[common], help="rate-limit decisions per second")
+    loc = sub.add_parser("locust", parents=[common], help="mixed workload under locust")
+    loc.add_argument("--users", type=int, default=LocustConfig().users)
+    loc.add_argument("--spawn-rate", type=float, default=LocustConfig().spawn_rate)
+    loc.add_argument("--workers", type=int, default=LocustConfig().workers)
     sub.add_parser("all", parents=[common, search, ingest, trips],
                    help="search, ingest, trips, limiter")  # fmt: skip
     return parser
@@ -148,6 +153,13 @@ def _limiter(args: argparse.Namespace, url: str) -> None:
     plots.plot_limiter(data, args.out, docs=not args.no_docs)
 
 
+def _locust(args: argparse.Namespace, url: str) -> None:
+    cfg = LocustConfig(users=args.users, spawn_rate=args.spawn_rate, workers=args.workers)
+    if args.seconds:
+        cfg = dataclasses.replace(cfg, seconds=args.seconds)
+    report.write_json(args.out, "locust", run_locust(url, cfg, args.out))
+
+
 def run(argv: Sequence[str]) -> int:
     args = _parser().parse_args(list(argv))
     QuietWait.budget_s = args.quiet_wait
@@ -164,6 +176,9 @@ def run(argv: Sequence[str]) -> int:
         if args.what == "limiter" or (args.what == "all" and not args.skip_limiter):
             with _redis(args) as url:
                 _limiter(args, url)
+        if args.what == "locust":
+            with _redis(args) as url:
+                _locust(args, url)
     except BenchSetupError as exc:
         progress(f"cannot run: {exc}")
         return 1

@@ -226,3 +226,19 @@ def more_targets(trips: dict[str, Any] | None, limiter: dict[str, Any] | None) -
         rows.append(["limiter >= 80% of a trivial EVALSHA", f"{r:.0%}",
                      "met" if r >= 0.8 else "**not met**"])  # fmt: skip
     return rows
+
+
+def locust_table(data: dict[str, Any]) -> str:
+    def row(r: dict[str, Any]) -> Row:
+        return [r["name"], _n(r["requests"]), f"{r['per_s']:,.1f}", _ms(r["p50_ms"]),
+                _ms(r["p95_ms"]), _ms(r["p99_ms"]), _n(r["failures"])]  # fmt: skip
+
+    rows = [row(r) for r in sorted(data["requests"], key=lambda r: -r["requests"])]
+    rows.append(row({**data["total"], "name": "**all**"}))
+    head = ["request", "count", "requests/s", "p50 ms", "p95 ms", "p99 ms", "failures"]
+    t, cpu = data["total"], data["cpu_cores"]
+    cores = ", ".join(f"{k} {v:.2f}" for k, v in sorted(cpu.items()))
+    return _table(head, rows) + (
+        f"\n\nError rate {t['error_rate']:.2%} ({t['failures']} of {t['requests']:,});"
+        f" cores: {cores}."
+    )
