@@ -25,18 +25,12 @@ from ratelimit.model import Decision, Limit
 from ridehail import tracing
 from ridehail.keys import Keys
 from ridehail.lua import load_script
-from ridehail.redis_conn import translated_errors
+from ridehail.redis_conn import text_or_none, translated_errors
 
 # Per update: its outcome, the driver's pending offer (JSON) and the offer's expiry (ms).
 Applied = tuple[UpdateOutcome, str | None, int | None]
 
 _CODES = {1: UpdateOutcome.APPLIED, 0: UpdateOutcome.IGNORED, -1: UpdateOutcome.UNKNOWN_DRIVER}
-
-
-def _text(value: Any) -> str | None:
-    if value is None:
-        return None
-    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def _opt(value: float | None) -> str:
@@ -45,7 +39,7 @@ def _opt(value: float | None) -> str:
 
 def _driver_from_view(driver_id: str, view: Sequence[Any]) -> Driver:
     status, lat, lng, seen, name, vehicle, version, trip, offer, oexp = (
-        _text(v) for v in view[:10]
+        text_or_none(v) for v in view[:10]
     )
     position = Position(float(lat), float(lng)) if lat is not None and lng is not None else None
     return Driver(
@@ -70,7 +64,7 @@ def _parse(reply: Sequence[Any]) -> tuple[Decision, list[Applied]]:
     rows = [
         (
             _CODES[int(reply[i])],
-            _text(reply[i + 1]) or None,
+            text_or_none(reply[i + 1]) or None,
             int(reply[i + 2]) if reply[i + 2] else None,
         )
         for i in range(4, len(reply), 3)
@@ -114,7 +108,7 @@ class RedisSupply:
 
     async def token_hash(self, driver_id: str) -> str | None:
         async with translated_errors():
-            return _text(await self._redis.hget(self._keys.driver(driver_id), "tok"))
+            return text_or_none(await self._redis.hget(self._keys.driver(driver_id), "tok"))
 
     async def apply_location(
         self, update: LocationUpdate, stale_after_ms: int, limit: Limit | None
@@ -208,7 +202,7 @@ class RedisSupply:
             reply = await self._nearest(keys=keys, args=args)
         return [
             NearbyDriver(
-                driver_id=_text(reply[i]) or "",
+                driver_id=text_or_none(reply[i]) or "",
                 distance_m=float(reply[i + 1]),
                 position=Position(lat=float(reply[i + 3]), lng=float(reply[i + 2])),
             )
@@ -291,7 +285,7 @@ class RedisSupply:
         """Driver ids whose offer has expired, each leased to this caller for `lease_ms`."""
         async with translated_errors():
             ids = await self._lease(keys=[self._keys.offer_expiries()], args=[batch, lease_ms])
-        return [_text(i) or "" for i in ids]
+        return [text_or_none(i) or "" for i in ids]
 
     async def forget_offer(self, driver_id: str) -> None:
         async with translated_errors():
@@ -310,7 +304,3 @@ class RedisSupply:
         async with translated_errors():
             view = await self._get(keys=[self._keys.driver(driver_id)], args=[])
         return (_driver_from_view(driver_id, view), int(view[-1])) if view else None
-
-    async def available_count(self) -> int:
-        async with translated_errors():
-            return int(await self._redis.zcard(self._keys.last_seen()))

@@ -16,16 +16,12 @@ from ridehail.auth import Role
 from ridehail.deps import ServicesDep
 from ridehail.errors import StoreUnavailable
 from ridehail.metrics import SSE_CLIENTS
-from ridehail.redis_conn import translated_errors
+from ridehail.redis_conn import text, translated_errors
 
 router = APIRouter(tags=["events"])
 
 HEARTBEAT_S = 15.0
 BLOCK_MS = 250  # below the Redis socket timeout, so a quiet stream is not taken for an outage
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def _frame(kind: str, entry_id: str, data: Mapping[str, Any]) -> str:
@@ -42,19 +38,19 @@ async def _backlog(redis: Any, positions: str, cursors: dict[str, str]) -> list[
     latest: dict[str, tuple[str, dict[str, str]]] = {}
     recent = await redis.xrevrange(positions, count=BACKLOG_POSITIONS)
     for entry_id, fields in reversed(recent):
-        data = {_text(k): _text(v) for k, v in fields.items()}
-        latest[data.get("d", "")] = (_text(entry_id), data)
+        data = {text(k): text(v) for k, v in fields.items()}
+        latest[data.get("d", "")] = (text(entry_id), data)
     if recent:
-        cursors[positions] = _text(recent[0][0])
+        cursors[positions] = text(recent[0][0])
     frames += [_frame("position", eid, data) for eid, data in latest.values()]
     trip_events: list[tuple[str, str]] = []
     for stream in [s for s in cursors if s != positions]:
         entries = await redis.xrevrange(stream, count=BACKLOG_TRIP_EVENTS)
         if entries:
-            cursors[stream] = _text(entries[0][0])
+            cursors[stream] = text(entries[0][0])
         for entry_id, fields in entries:
-            data = {_text(k): _text(v) for k, v in fields.items()}
-            trip_events.append((data.get("ts", ""), _frame("trip", _text(entry_id), data)))
+            data = {text(k): text(v) for k, v in fields.items()}
+            trip_events.append((data.get("ts", ""), _frame("trip", text(entry_id), data)))
     frames += [frame for _, frame in sorted(trip_events)]
     return frames
 
@@ -68,7 +64,7 @@ async def _pin_cursors(redis: Any, cursors: dict[str, str]) -> None:
     for stream, cursor in cursors.items():
         if cursor == "$":
             last = await redis.xrevrange(stream, count=1)
-            cursors[stream] = _text(last[0][0]) if last else "0-0"
+            cursors[stream] = text(last[0][0]) if last else "0-0"
 
 
 @router.get("/v1/events", response_class=StreamingResponse)
@@ -174,11 +170,11 @@ def _event_stream(
                         )
                         out: list[str] = []
                         for name, entries in reply or []:
-                            stream_name = _text(name)
+                            stream_name = text(name)
                             for entry_id, fields in entries:
-                                cursors[stream_name] = _text(entry_id)
-                                data = {_text(k): _text(v) for k, v in fields.items()}
-                                out += await frames(stream_name, _text(entry_id), data)
+                                cursors[stream_name] = text(entry_id)
+                                data = {text(k): text(v) for k, v in fields.items()}
+                                out += await frames(stream_name, text(entry_id), data)
                 except StoreUnavailable:
                     yield 'event: error\ndata: {"detail":"Redis unavailable"}\n\n'
                     await asyncio.sleep(1)

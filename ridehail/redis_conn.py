@@ -73,3 +73,12 @@ async def ping(client: Any) -> bool:
             return bool(await client.ping())
     except StoreUnavailable:
         return False
+
+
+def text(value: Any) -> str:
+    """A Redis reply value as text (redis-py gives bytes; fakeredis and Lua numbers may not)."""
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def text_or_none(value: Any) -> str | None:
+    return None if value is None else text(value)

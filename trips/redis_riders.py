@@ -5,7 +5,7 @@ from __future__ import annotations
 import redis.asyncio as aioredis
 
 from ridehail.keys import Keys
-from ridehail.redis_conn import translated_errors
+from ridehail.redis_conn import text_or_none, translated_errors
 
 
 class RedisRiders:
@@ -22,4 +22,4 @@ class RedisRiders:
     async def token_hash(self, rider_id: str) -> str | None:
         async with translated_errors():
             value = await self._redis.hget(self._keys.rider(rider_id), "tok")
-        return value.decode() if isinstance(value, bytes) else value
+        return text_or_none(value)

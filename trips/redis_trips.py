@@ -15,12 +15,8 @@ from ratelimit.model import Decision, Limit
 from ridehail import tracing
 from ridehail.keys import TRIP_SHARDS, Keys, shard_of_trip
 from ridehail.lua import load_script
-from ridehail.redis_conn import translated_errors
+from ridehail.redis_conn import text, translated_errors
 from trips.model import Action, Fare, Trip, TripState
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,7 +43,7 @@ def trip_fields(trip: Trip) -> list[str]:
 
 
 def trip_from_record(trip_id: str, raw: dict[Any, Any]) -> Trip:
-    r = {_text(k): _text(v) for k, v in raw.items()}
+    r = {text(k): text(v) for k, v in raw.items()}
     tried = tuple(t for t in r.get("tried", "").split(",") if t)
     return Trip(
         trip_id=trip_id,
@@ -98,8 +94,8 @@ class RedisTrips:
                 keys=keys, args=args
             )
         decision = Decision(bool(int(allowed)), int(remaining), int(retry), int(reset))
-        tracing.annotate({"outcome": _text(outcome)})
-        return Created(_text(outcome), _text(trip_id)), decision
+        tracing.annotate({"outcome": text(outcome)})
+        return Created(text(outcome), text(trip_id)), decision
 
     @tracing.traced("trip.create")
     async def create(
@@ -117,8 +113,8 @@ class RedisTrips:
         args += [self._idempotency_ttl_s, watchdog_ms, *trip_fields(trip)]
         async with translated_errors():
             outcome, trip_id = await self._create(keys=keys, args=args)
-        tracing.annotate({"trip.id": trip.trip_id, "outcome": _text(outcome)})
-        return Created(_text(outcome), _text(trip_id))
+        tracing.annotate({"trip.id": trip.trip_id, "outcome": text(outcome)})
+        return Created(text(outcome), text(trip_id))
 
     async def get(self, trip_id: str) -> Trip | None:
         async with translated_errors():
@@ -166,14 +162,14 @@ class RedisTrips:
         tracing.annotate({"ok": bool(int(ok))})
         if int(ok):
             return Transitioned(True, to, int(state_or_version))
-        found = _text(state_or_version)
+        found = text(state_or_version)
         return Transitioned(False, TripState(found) if found else None, int(from_or_state))
 
     async def lease_due(self, shard: int, batch: int, lease_ms: int) -> list[str]:
         """Trips of a shard the watchdog must look at now, each leased to this caller."""
         async with translated_errors():
             ids = await self._lease(keys=[self._keys.trip_watchdog(shard)], args=[batch, lease_ms])
-        return [_text(i) for i in ids]
+        return [text(i) for i in ids]
 
     async def forget_due(self, trip_id: str) -> None:
         async with translated_errors():
