@@ -1,16 +1,24 @@
 """The supply store on Redis: driver records (the truth) and the GEO index (an index).
 
-Each operation is one round trip: a Lua script from `dispatch/lua/` doing the whole step.
+In the one-slot layout each operation is one round trip: a Lua script from `dispatch/lua/`
+doing the whole step, record and index. Sharded by cell (Redis Cluster, see `ridehail.keys`),
+the record script returns the index steps it implies and a second round applies them to the
+index cells, all cells at once; the record stays the truth and every claim is still one
+compare-and-set on it, so an index entry that lags behind is wasted work, never a double
+booking (docs/scaling.md).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+import asyncio
+import math
+from collections.abc import Awaitable, Sequence
+from typing import Any, TypeVar
 
 import redis.asyncio as aioredis
 from redis.typing import EncodableT, FieldT
 
+from dispatch.cells import cover
 from dispatch.model import (
     Claim,
     Driver,
@@ -23,9 +31,11 @@ from dispatch.model import (
 )
 from ratelimit.model import Decision, Limit
 from ridehail import tracing
-from ridehail.keys import Keys
+from ridehail.keys import CITY, DRIVER_SHARDS, Keys
 from ridehail.lua import load_script
-from ridehail.redis_conn import text_or_none, translated_errors
+from ridehail.redis_conn import text, text_or_none, translated_errors
+
+T = TypeVar("T")
 
 # Per update: its outcome, the driver's pending offer (JSON) and the offer's expiry (ms).
 Applied = tuple[UpdateOutcome, str | None, int | None]
@@ -57,28 +67,75 @@ def _driver_from_view(driver_id: str, view: Sequence[Any]) -> Driver:
 
 
 BATCH_CHUNK = 250
+STEP_WIDTH = 6  # values of one index step in a script's reply (see dispatch/lua/_common.lua)
 
 
-def _parse(reply: Sequence[Any]) -> tuple[Decision, list[Applied]]:
+async def _gather(calls: Sequence[Awaitable[T]]) -> list[T]:
+    return list(await asyncio.gather(*calls))
+
+
+class IndexSteps:
+    """Index changes that record scripts asked for, gathered per cell, applied in one round.
+
+    Later steps for the same driver win: a batch that moves a driver A -> B -> A leaves it in A.
+    """
+
+    def __init__(self) -> None:
+        self.adds: dict[str, dict[str, tuple[str, str, str]]] = {}
+        self.dels: dict[str, set[str]] = {}
+        self.new_cells: set[str] = set()
+
+    def note(self, driver_id: str, step: Sequence[Any]) -> None:
+        op, old, new, lng, lat, seen = (text(v) for v in step)
+        if op == "add":
+            self.adds.setdefault(new, {})[driver_id] = (lng, lat, seen)
+            self.dels.get(new, set()).discard(driver_id)
+            if old != new:
+                self.new_cells.add(new)
+                if old:
+                    self._drop(old, driver_id)
+        elif op == "del":
+            self._drop(old, driver_id)
+
+    def _drop(self, cell: str, driver_id: str) -> None:
+        self.dels.setdefault(cell, set()).add(driver_id)
+        self.adds.get(cell, {}).pop(driver_id, None)
+
+    def __bool__(self) -> bool:
+        return bool(self.adds or self.dels)
+
+
+def _parse(reply: Sequence[Any], width: int) -> tuple[Decision, list[Applied], list[Any]]:
+    """The decision, each row's outcome and, when sharded, each row's index step."""
     decision = Decision(bool(int(reply[0])), int(reply[1]), int(reply[2]), int(reply[3]))
-    rows = [
-        (
-            _CODES[int(reply[i])],
-            text_or_none(reply[i + 1]) or None,
-            int(reply[i + 2]) if reply[i + 2] else None,
+    rows: list[Applied] = []
+    steps: list[Any] = []
+    for i in range(4, len(reply), width):
+        rows.append(
+            (
+                _CODES[int(reply[i])],
+                text_or_none(reply[i + 1]) or None,
+                int(reply[i + 2]) if reply[i + 2] else None,
+            )
         )
-        for i in range(4, len(reply), 3)
-    ]
-    return decision, rows
+        if width > 3:
+            steps.append(reply[i + 3 : i + 3 + STEP_WIDTH])
+    return decision, rows, steps
 
 
 class RedisSupply:
-    """`SupplyStore` on one Redis (or fakeredis) client."""
+    """`SupplyStore` on one Redis (or fakeredis, or Redis Cluster) client."""
 
     def __init__(self, client: aioredis.Redis, keys: Keys, positions_cap: int = 0) -> None:
         self._redis = client
         self._keys = keys
-        self._positions_cap = positions_cap
+        self._inline = not keys.sharded
+        self._inline_arg = "1" if self._inline else "0"
+        # Sharded, the cap is shared by the shards' streams.
+        self._positions_cap = (
+            positions_cap if self._inline else math.ceil(positions_cap / DRIVER_SHARDS)
+        )
+        self._cells: frozenset[str] = frozenset()
         self._claim = client.register_script(load_script("dispatch", "claim_driver"))
         self._accept = client.register_script(load_script("dispatch", "accept_offer"))
         self._release = client.register_script(load_script("dispatch", "release_driver"))
@@ -86,11 +143,16 @@ class RedisSupply:
         self._update = client.register_script(
             load_script("dispatch", "update_locations", include=("ratelimit:bucket",))
         )
+        self._index = client.register_script(load_script("dispatch", "index_apply"))
         self._surge = client.register_script(load_script("dispatch", "surge"))
         self._nearest = client.register_script(load_script("dispatch", "nearest"))
         self._sweep = client.register_script(load_script("dispatch", "sweep_stale"))
         self._set_status = client.register_script(load_script("dispatch", "set_status"))
         self._get = client.register_script(load_script("dispatch", "get_driver"))
+
+    @property
+    def keys(self) -> Keys:
+        return self._keys
 
     async def create_driver(
         self, driver_id: str, name: str, vehicle: str | None, token_hash: str
@@ -110,64 +172,103 @@ class RedisSupply:
         async with translated_errors():
             return text_or_none(await self._redis.hget(self._keys.driver(driver_id), "tok"))
 
+    # -- location updates --------------------------------------------------------------------
     async def apply_location(
         self, update: LocationUpdate, stale_after_ms: int, limit: Limit | None
     ) -> tuple[Decision, list[Applied]]:
-        """One driver's update, if its own token bucket (`limit`) allows it: one round trip."""
+        """One driver's update, if its own token bucket (`limit`) allows it.
+
+        One round trip in the one-slot layout; sharded, a second one when the index changes.
+        """
         bucket = self._keys.location_bucket(update.driver_id)
-        return await self._apply([update], stale_after_ms, bucket, limit)
+        keys, args = self._call([update], stale_after_ms, bucket, limit)
+        async with translated_errors():
+            reply = await self._update(keys=keys, args=args)
+        decision, rows, steps = _parse(reply, self._row_width)
+        if steps:
+            index = IndexSteps()
+            index.note(update.driver_id, steps[0])
+            await self._apply_index(index)
+        return decision, rows
 
     async def apply_locations(
         self, updates: Sequence[LocationUpdate], stale_after_ms: int
     ) -> list[Applied]:
-        """A batch of updates in order (a gateway's), in one round trip.
+        """A batch of updates in order (a gateway's): one round trip in the one-slot layout.
 
-        Sent as script calls of BATCH_CHUNK rows in one pipeline: each call stays short (a
-        1000-row script could approach the socket timeout on a busy server) and other clients'
-        commands can run between them.
+        Sent as script calls of BATCH_CHUNK rows: each call stays short (a 1000-row script could
+        approach the socket timeout on a busy server) and other clients' commands can run
+        between them. Sharded, rows go to their driver shard's call (order kept within a
+        driver), all shards at once, then the index steps, all cells at once.
         """
         if not updates:
             return []
-        no_bucket = self._keys.positions()
+        if self._inline:
+            return await self._apply_inline(updates, stale_after_ms)
+        by_shard: dict[str, list[int]] = {}
+        for i, u in enumerate(updates):
+            by_shard.setdefault(self._keys.driver_shard(u.driver_id), []).append(i)
+        calls: list[list[int]] = []
+        for rows in by_shard.values():
+            calls += [rows[s : s + BATCH_CHUNK] for s in range(0, len(rows), BATCH_CHUNK)]
+        async with translated_errors():
+            replies = await _gather(
+                [
+                    self._update(
+                        *self._call([updates[i] for i in rows], stale_after_ms, None, None)
+                    )
+                    for rows in calls
+                ]
+            )
+        out: list[Applied | None] = [None] * len(updates)
+        index = IndexSteps()
+        for rows, reply in zip(calls, replies, strict=True):
+            _, applied, steps = _parse(reply, self._row_width)
+            for i, row, step in zip(rows, applied, steps, strict=True):
+                out[i] = row
+                index.note(updates[i].driver_id, step)
+        await self._apply_index(index)
+        return [row for row in out if row is not None]
+
+    async def _apply_inline(
+        self, updates: Sequence[LocationUpdate], stale_after_ms: int
+    ) -> list[Applied]:
         async with translated_errors():
             pipe = self._redis.pipeline(transaction=False)
             for start in range(0, len(updates), BATCH_CHUNK):
                 chunk = updates[start : start + BATCH_CHUNK]
-                keys, args = self._call(chunk, stale_after_ms, no_bucket, None)
+                keys, args = self._call(chunk, stale_after_ms, None, None)
                 await self._update(keys=keys, args=args, client=pipe)
             replies = await pipe.execute()
-        return [row for reply in replies for row in _parse(reply)[1]]
+        return [row for reply in replies for row in _parse(reply, 3)[1]]
 
-    async def _apply(
-        self,
-        updates: Sequence[LocationUpdate],
-        stale_after_ms: int,
-        bucket: str,
-        limit: Limit | None,
-    ) -> tuple[Decision, list[Applied]]:
-        """The limit's decision and, per update (none when refused), what became of it."""
-        keys, args = self._call(updates, stale_after_ms, bucket, limit)
-        async with translated_errors():
-            reply = await self._update(keys=keys, args=args)
-        return _parse(reply)
+    @property
+    def _row_width(self) -> int:
+        return 3 if self._inline else 3 + STEP_WIDTH
 
     def _call(
         self,
         updates: Sequence[LocationUpdate],
         stale_after_ms: int,
-        bucket: str,
+        bucket: str | None,
         limit: Limit | None,
     ) -> tuple[list[str], list[str]]:
-        """KEYS and ARGV of update_locations.lua for these updates."""
-        keys = [self._keys.available_geo(), self._keys.last_seen(), self._keys.positions(), bucket]
-        args: list[str] = [str(self._positions_cap), str(stale_after_ms)]
+        """KEYS and ARGV of update_locations.lua for these updates (all of one driver shard).
+
+        With no `bucket` (no limit) the stream stands in for it, on the same slot, untouched.
+        """
+        k = self._keys
+        stream = k.positions(k.driver_shard(updates[0].driver_id))
+        keys = [stream, bucket or stream, *self._index_keys(stream)]
+        args: list[str] = [self._inline_arg, str(self._positions_cap), str(stale_after_ms)]
         if limit is None:
             args += ["0", "0", "0"]
         else:
             args += [str(limit.capacity), str(limit.refill), str(limit.period_ms)]
         for u in updates:
-            keys.append(self._keys.driver(u.driver_id))
+            keys.append(k.driver(u.driver_id))
             recorded = "" if u.recorded_ms is None else str(u.recorded_ms)
+            cell = CITY if self._inline else k.index_cell(u.position.lat, u.position.lng)
             args += [
                 u.driver_id,
                 repr(u.position.lng),
@@ -175,8 +276,52 @@ class RedisSupply:
                 recorded,
                 _opt(u.heading_deg),
                 _opt(u.speed_mps),
+                cell,
             ]
         return keys, args
+
+    def _index_keys(self, same_slot: str) -> list[str]:
+        """The index keys a record script is given: the real ones inline, else placeholders
+        on the script's own slot (never touched), so the script stays on one slot."""
+        if self._inline:
+            return [self._keys.available_geo(), self._keys.last_seen()]
+        return [same_slot, same_slot]
+
+    async def _apply_index(self, steps: IndexSteps) -> None:
+        if not steps:
+            return
+        k = self._keys
+        calls: list[Awaitable[Any]] = []
+        for cell in steps.adds.keys() | steps.dels.keys():
+            adds = steps.adds.get(cell, {})
+            args: list[EncodableT] = [len(adds)]
+            for driver_id, (lng, lat, seen) in adds.items():
+                args += [driver_id, lng, lat, seen]
+            args += sorted(steps.dels.get(cell, ()))
+            calls.append(self._index(keys=[k.available_geo(cell), k.last_seen(cell)], args=args))
+        if steps.new_cells:
+            calls.append(self._redis.sadd(k.index_cells(), *steps.new_cells))
+        async with translated_errors():
+            await _gather(calls)
+
+    # -- the index ---------------------------------------------------------------------------
+    async def index_cells(self) -> list[str]:
+        """Every index cell that has held a driver ([CITY] in the one-slot layout)."""
+        if self._inline:
+            return [CITY]
+        async with translated_errors():
+            members = await self._redis.smembers(self._keys.index_cells())
+        return sorted(text(m) for m in members)
+
+    async def _known_cells(self, count: int) -> frozenset[str]:
+        """`index_cells`, from this process's copy while the set still has `count` members.
+
+        The set only grows (cells are added when first indexed, never removed), so its size
+        tells whether the copy is current.
+        """
+        if len(self._cells) != count:
+            self._cells = frozenset(await self.index_cells())
+        return self._cells
 
     async def nearest(
         self,
@@ -188,7 +333,52 @@ class RedisSupply:
         stale_after_ms: int,
         exclude: Sequence[str] = (),
     ) -> list[NearbyDriver]:
-        keys = [self._keys.available_geo(), self._keys.last_seen()]
+        """The k nearest available, fresh drivers within `max_radius_m`, exactly, nearest first.
+
+        Sharded: first the cells the initial circle reaches, each searched up to the maximum
+        radius; then any other cell that could hold something nearer than the k-th found so
+        far, searched up to that distance. Nothing nearer can be in a cell not searched.
+        """
+        if self._inline:
+            return await self._nearest_in(
+                CITY, at, k, initial_radius_m, max_radius_m, stale_after_ms, exclude
+            )
+        resolution = self._keys.cell_resolution
+        assert resolution is not None
+        cells = cover(at, max_radius_m, resolution)
+        first = [c for bound, c in cells if bound <= initial_radius_m]
+
+        def search(group: Sequence[str], radius: float) -> list[Awaitable[list[NearbyDriver]]]:
+            start = min(initial_radius_m, radius)
+            return [
+                self._nearest_in(c, at, k, start, radius, stale_after_ms, exclude) for c in group
+            ]
+
+        async with translated_errors():
+            count, parts = await asyncio.gather(
+                self._redis.scard(self._keys.index_cells()), _gather(search(first, max_radius_m))
+            )
+        found = [d for part in parts for d in part]
+        best = _nearest_first(found, k)
+        reach = best[-1].distance_m if len(best) >= k else max_radius_m
+        known = await self._known_cells(int(count))
+        rest = [c for bound, c in cells if bound <= reach and c in known and c not in first]
+        if rest:
+            more = await _gather(search(rest, reach))
+            best = _nearest_first(found + [d for part in more for d in part], k)
+        return best
+
+    async def _nearest_in(
+        self,
+        cell: str,
+        at: Position,
+        k: int,
+        initial_radius_m: float,
+        max_radius_m: float,
+        stale_after_ms: int,
+        exclude: Sequence[str],
+    ) -> list[NearbyDriver]:
+        keys = [self._keys.available_geo(cell), self._keys.last_seen(cell)]
         args: list[str | int | float] = [
             at.lng,
             at.lat,
@@ -220,8 +410,13 @@ class RedisSupply:
         supply_cap: int,
         window_ms: int,
     ) -> tuple[int, int]:
-        """Record a request in its cell; (recent requests there, available drivers near `at`)."""
-        keys = [self._keys.available_geo(), self._keys.demand(cell)]
+        """Record a request in its cell; (recent requests there, available drivers near `at`).
+
+        Sharded, supply is counted in the pickup's own index cell only: near a cell border
+        that undercounts, and surge reads a little high there (docs/scaling.md).
+        """
+        index_cell = self._keys.index_cell(at.lat, at.lng)
+        keys = [self._keys.available_geo(index_cell), self._keys.demand(cell, index_cell)]
         args: list[EncodableT] = [at.lng, at.lat, radius_m, supply_cap, window_ms, request_id]
         async with translated_errors():
             demand, supply = await self._surge(keys=keys, args=args)
@@ -229,10 +424,30 @@ class RedisSupply:
         return int(demand), int(supply)
 
     async def sweep_stale(self, stale_after_ms: int, batch: int = 500) -> int:
-        keys = [self._keys.available_geo(), self._keys.last_seen()]
+        """Drop up to `batch` stale entries from each index cell; how many were dropped."""
+        k = self._keys
+        cells = await self.index_cells()
         async with translated_errors():
-            return int(await self._sweep(keys=keys, args=[stale_after_ms, batch]))
+            removed = await _gather(
+                [
+                    self._sweep(
+                        keys=[k.available_geo(c), k.last_seen(c)], args=[stale_after_ms, batch]
+                    )
+                    for c in cells
+                ]
+            )
+        return sum(int(r) for r in removed)
 
+    async def counts(self) -> tuple[int, int]:
+        """(drivers in the index, drivers holding an offer), summed over every shard."""
+        k = self._keys
+        cells = await self.index_cells()
+        async with translated_errors():
+            indexed = await _gather([self._redis.zcard(k.last_seen(c)) for c in cells])
+            offers = await _gather([self._redis.zcard(q) for q in k.all_offer_expiries()])
+        return sum(indexed), sum(offers)
+
+    # -- status, claims and offers -----------------------------------------------------------
     async def set_status(
         self, driver_id: str, status: DriverStatus, stale_after_ms: int
     ) -> tuple[Driver, int] | None:
@@ -240,28 +455,49 @@ class RedisSupply:
 
         Raises DriverBusy while the driver holds an offer or a trip.
         """
-        keys = [self._keys.driver(driver_id), self._keys.available_geo(), self._keys.last_seen()]
+        record = self._keys.driver(driver_id)
+        keys = [record, *self._index_keys(record)]
+        args = [self._inline_arg, driver_id, status.value, stale_after_ms]
         async with translated_errors():
-            view = await self._set_status(keys=keys, args=[driver_id, status.value, stale_after_ms])
+            view = await self._set_status(keys=keys, args=args)
         if len(view) == 1:
             raise DriverBusy(f"driver {driver_id} holds an offer or a trip")
-        return (_driver_from_view(driver_id, view), int(view[-1])) if view else None
+        if not view:
+            return None
+        await self._follow(driver_id, view[11 : 11 + STEP_WIDTH])
+        return _driver_from_view(driver_id, view), int(view[10])
+
+    async def _follow(self, driver_id: str, step: Sequence[Any]) -> None:
+        """Apply one index step a record script returned (nothing inline)."""
+        if self._inline or not step:
+            return
+        steps = IndexSteps()
+        steps.note(driver_id, step)
+        await self._apply_index(steps)
 
     async def claim(
         self, driver_id: str, trip_id: str, *, stale_after_ms: int, ttl_ms: int, offer_json: str
     ) -> Claim | None:
         """Claim an available, fresh driver for a trip (one CAS); None when it cannot be."""
         keys = self._claim_keys(driver_id)
-        args: list[EncodableT] = [driver_id, trip_id, stale_after_ms, ttl_ms, offer_json]
+        args: list[EncodableT] = [
+            self._inline_arg,
+            driver_id,
+            trip_id,
+            stale_after_ms,
+            ttl_ms,
+            offer_json,
+        ]
         async with translated_errors():
-            version, expires = await self._claim(keys=keys, args=args)
-        if int(version) == 0:
+            reply = await self._claim(keys=keys, args=args)
+        if int(reply[0]) == 0:
             return None
-        return Claim(driver_id=driver_id, token=int(version), expires_ms=int(expires))
+        await self._follow(driver_id, reply[2 : 2 + STEP_WIDTH])
+        return Claim(driver_id=driver_id, token=int(reply[0]), expires_ms=int(reply[1]))
 
     async def accept_offer(self, driver_id: str, trip_id: str, token: int) -> int:
         """1 accepted, 0 the driver does not hold that offer, -1 it has expired."""
-        keys = [self._keys.driver(driver_id), self._keys.offer_expiries()]
+        keys = [self._keys.driver(driver_id), self._offers_of(driver_id)]
         async with translated_errors():
             return int(await self._accept(keys=keys, args=[driver_id, trip_id, token]))
 
@@ -276,31 +512,44 @@ class RedisSupply:
     ) -> bool:
         """Make the driver available again where it is, if it still holds `trip_id` at `token`."""
         keys = self._claim_keys(driver_id)
-        args: list[EncodableT] = [driver_id, trip_id, token, stale_after_ms]
+        args: list[EncodableT] = [self._inline_arg, driver_id, trip_id, token, stale_after_ms]
         args.append("1" if only_if_expired else "0")
         async with translated_errors():
-            return bool(await self._release(keys=keys, args=args))
+            reply = await self._release(keys=keys, args=args)
+        if int(reply[0]) == 0:
+            return False
+        await self._follow(driver_id, reply[1 : 1 + STEP_WIDTH])
+        return True
 
     async def lease_expired_offers(self, batch: int, lease_ms: int) -> list[str]:
         """Driver ids whose offer has expired, each leased to this caller for `lease_ms`."""
+        queues = self._keys.all_offer_expiries()
         async with translated_errors():
-            ids = await self._lease(keys=[self._keys.offer_expiries()], args=[batch, lease_ms])
-        return [text_or_none(i) or "" for i in ids]
+            found = await _gather([self._lease(keys=[q], args=[batch, lease_ms]) for q in queues])
+        return [text_or_none(i) or "" for ids in found for i in ids]
 
     async def forget_offer(self, driver_id: str) -> None:
         async with translated_errors():
-            await self._redis.zrem(self._keys.offer_expiries(), driver_id)
+            await self._redis.zrem(self._offers_of(driver_id), driver_id)
+
+    def _offers_of(self, driver_id: str) -> str:
+        return self._keys.offer_expiries(self._keys.driver_shard(driver_id))
 
     def _claim_keys(self, driver_id: str) -> list[str]:
-        return [
-            self._keys.driver(driver_id),
-            self._keys.available_geo(),
-            self._keys.last_seen(),
-            self._keys.offer_expiries(),
-        ]
+        record = self._keys.driver(driver_id)
+        return [record, self._offers_of(driver_id), *self._index_keys(record)]
 
     async def get_driver(self, driver_id: str) -> tuple[Driver, int] | None:
         """The driver and the server's time in ms, or None when no such driver exists."""
         async with translated_errors():
             view = await self._get(keys=[self._keys.driver(driver_id)], args=[])
         return (_driver_from_view(driver_id, view), int(view[-1])) if view else None
+
+
+def _nearest_first(found: Sequence[NearbyDriver], k: int) -> list[NearbyDriver]:
+    """The k nearest of `found`, each driver once (an entry can lag in a second cell briefly)."""
+    best: dict[str, NearbyDriver] = {}
+    for d in found:
+        if d.driver_id not in best or d.distance_m < best[d.driver_id].distance_m:
+            best[d.driver_id] = d
+    return sorted(best.values(), key=lambda d: (d.distance_m, d.driver_id))[:k]

@@ -63,6 +63,7 @@ def create_app(
             settings.redis_url,
             timeout_s=settings.redis_timeout_s,
             max_connections=settings.redis_max_connections,
+            cluster_nodes=settings.redis_cluster_nodes,
         )
         http = None
         if settings.pricing_url:

@@ -90,7 +90,7 @@ def build_services(
     """Wire everything onto one Redis client and one HTTP client (None: pricing unconfigured)."""
     limits = build_limits(settings)
     buckets = TokenBucket(redis)
-    keys = Keys(settings.key_prefix)
+    keys = Keys(settings.key_prefix, cell_resolution=settings.index_resolution)
     supply_store = RedisSupply(redis, keys, positions_cap=settings.positions_stream_cap)
     riders = RedisRiders(redis, keys)
     supply_policy = SupplyPolicy(

@@ -10,7 +10,6 @@ from fastapi.responses import FileResponse
 from prometheus_client import REGISTRY
 
 from ridehail.deps import PrincipalDep, ServicesDep
-from ridehail.redis_conn import translated_errors
 from ridehail.sim.city import load_city
 
 STATIC = Path(__file__).resolve().parent / "static"
@@ -64,10 +63,7 @@ def _quantile(q: float) -> float | None:
 async def summary(services: ServicesDep, who: PrincipalDep) -> dict[str, Any]:
     """Counts for the dashboard's panel (admin). Metrics are this process's since it started."""
     who.require_admin()
-    keys = services.keys
-    async with translated_errors():
-        available = await services.redis.zcard(keys.last_seen())
-        offers = await services.redis.zcard(keys.offer_expiries())
+    available, offers = await services.supply_store.counts()
     fallback = sum(_by("ridehail_fallback_fares_total", "reason").values())
     priced = _by("ridehail_pricing_calls_total", "outcome").get("ok", 0.0)
     refused = sum(

@@ -16,7 +16,7 @@ from ridehail.auth import Role
 from ridehail.deps import ServicesDep
 from ridehail.errors import StoreUnavailable
 from ridehail.metrics import SSE_CLIENTS
-from ridehail.redis_conn import text, translated_errors
+from ridehail.redis_conn import read_streams, text, translated_errors
 
 router = APIRouter(tags=["events"])
 
@@ -32,19 +32,21 @@ BACKLOG_POSITIONS = 20_000
 BACKLOG_TRIP_EVENTS = 200  # per trip shard
 
 
-async def _backlog(redis: Any, positions: str, cursors: dict[str, str]) -> list[str]:
+async def _backlog(redis: Any, positions: list[str], cursors: dict[str, str]) -> list[str]:
     """Frames of the recent past, and each stream's cursor moved to where they end."""
     frames: list[str] = []
     latest: dict[str, tuple[str, dict[str, str]]] = {}
-    recent = await redis.xrevrange(positions, count=BACKLOG_POSITIONS)
-    for entry_id, fields in reversed(recent):
-        data = {text(k): text(v) for k, v in fields.items()}
-        latest[data.get("d", "")] = (text(entry_id), data)
-    if recent:
-        cursors[positions] = text(recent[0][0])
+    per_stream = BACKLOG_POSITIONS // len(positions)
+    for stream in positions:
+        recent = await redis.xrevrange(stream, count=per_stream)
+        for entry_id, fields in reversed(recent):
+            data = {text(k): text(v) for k, v in fields.items()}
+            latest[data.get("d", "")] = (text(entry_id), data)
+        if recent:
+            cursors[stream] = text(recent[0][0])
     frames += [_frame("position", eid, data) for eid, data in latest.values()]
     trip_events: list[tuple[str, str]] = []
-    for stream in [s for s in cursors if s != positions]:
+    for stream in [s for s in cursors if s not in positions]:
         entries = await redis.xrevrange(stream, count=BACKLOG_TRIP_EVENTS)
         if entries:
             cursors[stream] = text(entries[0][0])
@@ -87,9 +89,9 @@ async def events(
     who = await services.auth.authenticate(authorization)
     who.require_admin()
     keys = services.keys
-    positions = keys.positions()
+    positions = keys.all_positions()
     cursors: dict[str, str] = {stream: "$" for stream in keys.all_trip_events()}
-    cursors[positions] = "$"
+    cursors.update({stream: "$" for stream in positions})
     redis = services.redis
     first: list[str] = []
     async with translated_errors():
@@ -98,7 +100,7 @@ async def events(
         await _pin_cursors(redis, cursors)
 
     async def frames(stream: str, entry_id: str, data: dict[str, str]) -> list[str]:
-        return [_frame("position" if stream == positions else "trip", entry_id, data)]
+        return [_frame("position" if stream in positions else "trip", entry_id, data)]
 
     return _event_stream(request, redis, cursors, first, frames)
 
@@ -163,11 +165,7 @@ def _event_stream(
             while not await request.is_disconnected():
                 try:
                     async with translated_errors():
-                        reply: Any = await redis.xread(
-                            cursors,
-                            count=500,
-                            block=BLOCK_MS,
-                        )
+                        reply = await read_streams(redis, cursors, count=500, block_ms=BLOCK_MS)
                         out: list[str] = []
                         for name, entries in reply or []:
                             stream_name = text(name)

@@ -23,6 +23,9 @@ def parse_limit(name: str, spec: str) -> Limit:
     return Limit(name, capacity=int(count), refill=int(count), period_s=float(seconds))
 
 
+CLUSTER_CELL_RESOLUTION = 6
+
+
 class Settings(BaseSettings):
     """All knobs of a ridehail API process. Environment names are given in the docs."""
 
@@ -32,6 +35,19 @@ class Settings(BaseSettings):
         default=None,
         validation_alias="REDIS_URL",
         description="redis://host:port/db of a real Redis; unset means the embedded fakeredis.",
+    )
+    redis_cluster_nodes: str | None = Field(
+        default=None,
+        validation_alias="REDIS_CLUSTER_NODES",
+        description="host:port,host:port,... of Redis Cluster nodes to start from (instead of "
+        "REDIS_URL): ridehail then runs on the cluster, supply sharded by cell.",
+    )
+    supply_cell_resolution: int | None = Field(
+        default=None,
+        ge=0,
+        le=10,
+        description="H3 resolution of the supply index cells, each its own Redis Cluster slot; "
+        "unset: one index for the city on a single Redis, resolution 6 (~36 km²) on a cluster.",
     )
     redis_timeout_s: PositiveSeconds = Field(
         default=0.5, description="Connect and socket timeout of every Redis command."
@@ -209,6 +225,24 @@ class Settings(BaseSettings):
         if not value.startswith(("redis://", "rediss://", "unix://")):
             raise ValueError("must start with redis://, rediss:// or unix://")
         return value
+
+    @field_validator("redis_cluster_nodes")
+    @classmethod
+    def _cluster_nodes(cls, value: str | None) -> str | None:
+        if value is None or value.strip() == "":
+            return None
+        for node in value.split(","):
+            host, _, port = node.strip().rpartition(":")
+            if not host or not port.isdigit() or not 0 < int(port) < 65_536:
+                raise ValueError(f"{node.strip()!r} is not host:port")
+        return value
+
+    @property
+    def index_resolution(self) -> int | None:
+        """The supply index's cell resolution in force (None: one index, one slot)."""
+        if self.supply_cell_resolution is None and self.redis_cluster_nodes:
+            return CLUSTER_CELL_RESOLUTION
+        return self.supply_cell_resolution
 
     @field_validator("pricing_url")
     @classmethod
