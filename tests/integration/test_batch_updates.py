@@ -20,6 +20,8 @@ from tests.fleet import (
     set_status,
 )
 
+pytestmark = pytest.mark.layouts
+
 
 def row(driver: Driver | str, north_m: float = 0, **extra: Any) -> dict[str, Any]:
     at = offset(HELSINKI, north_m, 0)

@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 
+import pytest
 import redis.asyncio as aioredis
 
 from ridehail.settings import Settings
@@ -22,6 +23,8 @@ from tests.integration.trip_helpers import (
     running_app,
     trip_events,
 )
+
+pytestmark = pytest.mark.layouts
 
 LOCK_S = 0.2
 STALL_S = 0.6  # three lock lifetimes

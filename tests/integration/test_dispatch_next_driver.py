@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 
 import httpx
+import pytest
 import redis.asyncio as aioredis
 
 from dispatch.model import Position
@@ -24,6 +25,8 @@ from tests.integration.trip_helpers import (
     wait_until,
 )
 from trips.workers import run_pass
+
+pytestmark = pytest.mark.layouts
 
 
 async def test_a_declined_offer_goes_to_the_next_nearest_driver_never_back(

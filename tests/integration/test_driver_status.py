@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import httpx
+import pytest
 
 from tests.fleet import (
     HELSINKI,
@@ -15,6 +16,8 @@ from tests.fleet import (
     register,
     set_status,
 )
+
+pytestmark = pytest.mark.layouts
 
 
 async def test_going_available_answers_with_the_driver_as_it_now_is(

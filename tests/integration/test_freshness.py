@@ -14,7 +14,6 @@ import redis.asyncio as aioredis
 
 from dispatch.model import Position
 from ridehail.bootstrap import Services
-from ridehail.keys import Keys
 from tests.fleet import (
     HELSINKI,
     Driver,
@@ -28,6 +27,9 @@ from tests.fleet import (
     register,
     set_status,
 )
+
+pytestmark = pytest.mark.layouts
+
 
 IDLE_SWEEPER = {"stale_after_s": 0.3, "sweep_interval_s": 3600}
 BUSY_SWEEPER = {"stale_after_s": 0.3, "sweep_interval_s": 0.1}
@@ -48,13 +50,16 @@ async def until_stale(client: httpx.AsyncClient, driver: Driver) -> None:
 
 
 async def in_index(redis_client: aioredis.Redis, services: Services, driver: Driver) -> bool:
-    keys = Keys(services.settings.key_prefix)
-    async with redis_client.pipeline(transaction=True) as both:  # one atomic read of the two
-        both.zscore(keys.available_geo(), driver.driver_id)
-        both.zscore(keys.last_seen(), driver.driver_id)
-        in_geo, in_seen = (score is not None for score in await both.execute())
-    assert in_geo == in_seen, "the GEO index and the last-seen set disagree"
-    return in_geo
+    keys = services.keys
+    found = False
+    for cell in await services.supply_store.index_cells():
+        async with redis_client.pipeline(transaction=True) as both:  # one atomic read of the two
+            both.zscore(keys.available_geo(cell), driver.driver_id)
+            both.zscore(keys.last_seen(cell), driver.driver_id)
+            in_geo, in_seen = (score is not None for score in await both.execute())
+        assert in_geo == in_seen, "the GEO index and the last-seen set disagree"
+        found = found or in_geo
+    return found
 
 
 @with_settings(IDLE_SWEEPER)

@@ -20,6 +20,9 @@ from tests.fleet import (
     set_status,
 )
 
+pytestmark = pytest.mark.layouts
+
+
 SOMEWHERE_ELSE = offset(HELSINKI, 3_000, 0)
 
 

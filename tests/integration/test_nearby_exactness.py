@@ -27,6 +27,9 @@ from tests.fleet import (
     set_status,
 )
 
+pytestmark = pytest.mark.layouts
+
+
 CITY_HALF_SIDE_M = 15_000
 
 

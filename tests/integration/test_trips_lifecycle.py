@@ -25,6 +25,9 @@ from tests.integration.trip_helpers import (
     running_app,
 )
 
+pytestmark = pytest.mark.layouts
+
+
 LEGAL_FROM = {
     "offered": {"accept", "decline", "cancel"},
     "accepted": {"arrive", "cancel"},

@@ -13,6 +13,7 @@ import dataclasses
 import hashlib
 from typing import Any, cast
 
+import pytest
 import redis.asyncio as aioredis
 
 from dispatch.model import DriverStatus
@@ -38,6 +39,8 @@ from trips.model import Action, RateTable, Trip, TripState
 from trips.redis_trips import RedisTrips, offer_json
 from trips.service import TripService, body_hash, new_trip_id
 from trips.workers import run_pass
+
+pytestmark = pytest.mark.layouts
 
 NEAR, FAR = offset(HELSINKI, 100, 0), offset(HELSINKI, 0, 1_500)
 

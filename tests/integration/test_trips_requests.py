@@ -22,6 +22,8 @@ from tests.integration.trip_helpers import (
     trip_events,
 )
 
+pytestmark = pytest.mark.layouts
+
 
 async def test_a_requested_trip_is_offered_to_the_nearest_available_fresh_driver(
     client: httpx.AsyncClient,

@@ -99,3 +99,53 @@ def test_any_prefix_and_any_driver_ids_keep_a_supply_script_on_one_slot(
     script_keys = supply_script_keys(keys, driver_ids)
     assert {hash_tag(k) for k in script_keys} == {"sup:0"}
     assert len({cluster_slot(k) for k in script_keys}) == 1
+
+
+# -- the sharded layout (Redis Cluster) ---------------------------------------------------------
+SHARDED = Keys("rh", cell_resolution=6)
+PICKUPS = st.tuples(st.floats(59.9, 60.4), st.floats(24.5, 25.3))
+
+
+@given(driver_id=st.text(min_size=1, max_size=64))
+def test_sharded_a_driver_script_touches_its_record_bucket_queue_and_stream_on_one_slot(
+    driver_id: str,
+) -> None:
+    shard = SHARDED.driver_shard(driver_id)
+    script_keys = [
+        SHARDED.driver(driver_id),
+        SHARDED.location_bucket(driver_id),
+        SHARDED.offer_expiries(shard),
+        SHARDED.positions(shard),
+    ]
+    assert len({cluster_slot(k) for k in script_keys}) == 1
+
+
+@given(at=PICKUPS, cell=st.sampled_from(["871126d33ffffff", "881126d339fffff"]))
+def test_sharded_an_index_script_touches_one_cell_on_one_slot(
+    at: tuple[float, float], cell: str
+) -> None:
+    index_cell = SHARDED.index_cell(*at)
+    script_keys = [
+        SHARDED.available_geo(index_cell),
+        SHARDED.last_seen(index_cell),
+        SHARDED.demand(cell, index_cell),
+    ]
+    assert len({cluster_slot(k) for k in script_keys}) == 1
+
+
+def test_sharded_drivers_and_cells_spread_over_many_slots() -> None:
+    drivers = {cluster_slot(SHARDED.driver(f"drv_{i:016x}")) for i in range(1_000)}
+    import h3
+
+    cells = h3.grid_disk(SHARDED.index_cell(60.17, 24.94), 3)
+    index = {cluster_slot(SHARDED.available_geo(c)) for c in cells}
+    assert len(drivers) == 16  # DRIVER_SHARDS
+    assert len(index) == len(cells)  # 37 cells, 37 slots
+
+
+def test_one_slot_layout_keeps_the_keys_it_always_had() -> None:
+    keys = Keys("rh")
+    assert keys.driver("d") == "rh:{sup:0}:driver:d"
+    assert keys.available_geo() == "rh:{sup:0}:geo"
+    assert keys.offer_expiries() == "rh:{sup:0}:offers"
+    assert keys.all_positions() == ["rh:{sup:0}:positions"]
