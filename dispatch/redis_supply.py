@@ -495,11 +495,17 @@ class RedisSupply:
         await self._follow(driver_id, reply[2 : 2 + STEP_WIDTH])
         return Claim(driver_id=driver_id, token=int(reply[0]), expires_ms=int(reply[1]))
 
-    async def accept_offer(self, driver_id: str, trip_id: str, token: int) -> int:
-        """1 accepted, 0 the driver does not hold that offer, -1 it has expired."""
+    async def accept_offer(
+        self, driver_id: str, trip_id: str, token: int, *, even_if_expired: bool = False
+    ) -> int:
+        """1 accepted, 0 the driver does not hold that offer, -1 it has expired.
+
+        `even_if_expired`: the trip has accepted already; bring the record up to it.
+        """
         keys = [self._keys.driver(driver_id), self._offers_of(driver_id)]
+        args: list[EncodableT] = [driver_id, trip_id, token, "1" if even_if_expired else "0"]
         async with translated_errors():
-            return int(await self._accept(keys=keys, args=[driver_id, trip_id, token]))
+            return int(await self._accept(keys=keys, args=args))
 
     async def release(
         self,

@@ -341,10 +341,15 @@ class TripService:
             return False
         trip_id, token = driver.trip_id, driver.version
         tracing.annotate({"trip.id": trip_id, "driver.id": driver_id})
+        trip = await self.trips.get(trip_id)
+        if trip is not None and _took_offer(trip, driver_id, token):
+            # The trip accepted, but the driver's record lost its accept (a Redis failover
+            # after an asynchronous write): the record follows the trip, it is not freed.
+            await self.supply.accept_offer(driver_id, trip_id, token, even_if_expired=True)
+            return False
         if not await self._release(driver_id, trip_id, token, only_if_expired=True):
             return False  # accepted or declined meanwhile
         self.metrics.offer_outcome("expired")
-        trip = await self.trips.get(trip_id)
         if trip is not None:
             await self._back_to_dispatch(trip, Action.EXPIRE, driver_id, token)
         return True
@@ -427,3 +432,9 @@ class TripService:
         if trip is None:
             raise TripNotFound(trip_id)
         return trip
+
+
+def _took_offer(trip: Trip, driver_id: str, token: int) -> bool:
+    """Whether the trip has moved past `offered` holding this very claim."""
+    past_offer = trip.state in HOLDS_DRIVER and trip.state is not TripState.OFFERED
+    return past_offer and trip.driver_id == driver_id and trip.token == token

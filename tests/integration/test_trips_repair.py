@@ -306,3 +306,34 @@ async def test_an_accept_finished_by_the_watchdog_meanwhile_keeps_the_driver_on_
     finally:
         await gated.aclose()
         await redis.aclose()
+
+
+async def test_an_accept_the_drivers_record_lost_in_a_failover_is_put_back_not_freed(
+    redis_client: aioredis.Redis,
+) -> None:
+    async with running_app(quiet_settings(), redis_client) as ridehail:
+        services, service = ridehail.services, repairing(ridehail.services)
+        driver = await available_at(ridehail.client, NEAR)
+        trip_id, rider, _ = await _offered(ridehail, service, driver)
+        await acted(ridehail.client, driver.headers, trip_id, "accept")
+        # A failover lost the record's asynchronous write of the accept, but not the trip's
+        # (another master): the record is back to the offer, which has expired since.
+        keys = services.keys
+        offer = "{}"
+        await redis_client.hset(
+            keys.driver(driver.driver_id),
+            mapping={"status": "offered", "offer": offer, "oexp": "1"},
+        )
+        queue = keys.offer_expiries(keys.driver_shard(driver.driver_id))
+        await redis_client.zadd(queue, {driver.driver_id: 1})
+
+        await run_pass(service)
+
+        assert await status_of(ridehail, driver) == "on_trip"
+        trip = await get_trip(ridehail.client, rider.headers, trip_id)
+        assert (trip["state"], trip["driver_id"]) == ("accepted", driver.driver_id)
+        assert driver.driver_id not in await nearby_ids(ridehail.client, rider.headers, NEAR, 50)
+        await assert_records_agree(services, [trip_id], [driver.driver_id])
+        for action in ("arrive", "start", "complete"):
+            await acted(ridehail.client, driver.headers, trip_id, action)
+        assert await status_of(ridehail, driver) == "available"
