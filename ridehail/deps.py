@@ -27,7 +27,11 @@ async def get_principal(
     services: ServicesDep,
     authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
 ) -> Principal:
-    principal = await services.auth.authenticate(authorization)
+    return bind_principal(await services.auth.authenticate(authorization))
+
+
+def bind_principal(principal: Principal) -> Principal:
+    """Name the caller in the request's log lines."""
     if principal.role is Role.DRIVER:
         log_context.bind(driver_id=principal.id)
     elif principal.role is Role.RIDER:
