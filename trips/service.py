@@ -115,9 +115,10 @@ class TripService:
         seen, decision = await self.trips.precheck(
             rider_id, digest, idempotency_key, p.trip_requests
         )
+        new: Trip | None = None
         if seen.outcome == "new":
-            trip = await self._priced_trip(rider_id, pickup, dropoff)
-            seen = await self.trips.create(trip, digest, idempotency_key, p.watchdog_grace_ms)
+            new = await self._priced_trip(rider_id, pickup, dropoff)
+            seen = await self.trips.create(new, digest, idempotency_key, p.watchdog_grace_ms)
         if seen.trip_id:
             log_context.bind(trip_id=seen.trip_id)
         tracing.annotate({"rider.id": rider_id, "trip.id": seen.trip_id, "outcome": seen.outcome})
@@ -129,7 +130,7 @@ class TripService:
             raise LiveTripExists(seen.trip_id)
         created = seen.outcome == "created"
         if created:
-            await self.dispatch(seen.trip_id)
+            await self.dispatch(seen.trip_id, just_created=new)
         trip = await self._load(seen.trip_id)
         if created and trip.state is TripState.OFFERED:
             self.metrics.matched(time.perf_counter() - started)
@@ -189,10 +190,14 @@ class TripService:
 
     # -- dispatch ----------------------------------------------------------------------------
     @tracing.traced("trip.dispatch")
-    async def dispatch(self, trip_id: str) -> None:
-        """Offer a requested trip to the nearest driver not yet tried, or end it no_driver."""
-        for _ in range(3):
-            trip = await self.trips.get(trip_id)
+    async def dispatch(self, trip_id: str, just_created: Trip | None = None) -> None:
+        """Offer a requested trip to the nearest driver not yet tried, or end it no_driver.
+
+        `just_created`: the trip as this process created it a moment ago (version 1), which
+        spares reading it back; a transition that finds it changed reads it again.
+        """
+        for attempt in range(3):
+            trip = just_created if attempt == 0 and just_created else await self.trips.get(trip_id)
             if trip is None or trip.state is not TripState.REQUESTED:
                 return
             result = await self.matcher.claim_nearest(
