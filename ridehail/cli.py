@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+import signal
 import sys
+import tempfile
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -96,6 +100,45 @@ def _demo(args: argparse.Namespace) -> int:
     )
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _dev_cluster(args: argparse.Namespace) -> int:
+    from ridehail.devcluster import ClusterNotReady, missing_binaries, running_cluster
+
+    if missing := missing_binaries():
+        names = " and ".join(missing)
+        print(
+            f"ridehail: dev-cluster needs {names} (apt-get install redis-server)", file=sys.stderr
+        )
+        return 2
+    # SIGTERM stops the nodes as Ctrl-C does, instead of leaving them running.
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        with contextlib.ExitStack() as stack:
+            directory = args.dir
+            if directory is None:
+                scratch = tempfile.TemporaryDirectory(prefix="ridehail-cluster-")
+                directory = Path(stack.enter_context(scratch))
+            cluster = stack.enter_context(running_cluster(directory))
+            print(f"REDIS_CLUSTER_NODES={cluster.nodes_env}", flush=True)
+            print(
+                f"ridehail: 3 masters + 3 replicas up (files in {cluster.directory}); "
+                f"try: REDIS_CLUSTER_NODES={cluster.nodes_env} ridehail serve  (Ctrl-C stops it)",
+                file=sys.stderr,
+                flush=True,
+            )
+            while True:
+                time.sleep(3600)
+    except ClusterNotReady as exc:
+        print(f"ridehail: the cluster did not come up: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("ridehail: cluster stopped", file=sys.stderr)
+    return 0
+
+
 def _bench(args: argparse.Namespace) -> int:
     from ridehail.bench.cli import run
 
@@ -180,6 +223,11 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--scenario", choices=sorted(SCENARIOS), default="steady")
     demo.add_argument("--seed", type=int, default=1)
     demo.set_defaults(func=_demo)
+
+    cluster = sub.add_parser("dev-cluster", help="a local Redis Cluster (3+3) until Ctrl-C")
+    cluster.add_argument("--dir", type=Path, default=None,
+                         help="node files and logs (default: a temporary directory)")  # fmt: skip
+    cluster.set_defaults(func=_dev_cluster)
 
     bench = sub.add_parser("bench", help="the benchmark harness (see docs/benchmarks.md)")
     bench.add_argument("bench_args", nargs=argparse.REMAINDER)

@@ -1,4 +1,6 @@
-"""A throwaway Redis Cluster for tests: 3 masters and 3 replicas on free ports of 127.0.0.1.
+"""A throwaway local Redis Cluster: 3 masters and 3 replicas on free ports of 127.0.0.1.
+
+For tests, the bench (`ridehail bench cluster`) and `ridehail dev-cluster`.
 
 `running_cluster(tmp_dir)` starts six `redis-server` processes, joins them with
 `redis-cli --cluster create`, waits until every node reports `cluster_state:ok` and all 16384
@@ -24,7 +26,7 @@ from typing import Any, TypedDict
 
 import redis
 
-from tests.support import free_port, redis_server_binary
+from ridehail.bench.procs import free_port
 
 MASTER_COUNT = 3
 NODE_COUNT = 6
@@ -50,6 +52,10 @@ class ClusterNotReady(RuntimeError):
 class MasterStats(TypedDict):
     keys: int
     commands: int
+
+
+def redis_server_binary() -> str | None:
+    return shutil.which("redis-server")
 
 
 def missing_binaries() -> list[str]:
@@ -369,7 +375,9 @@ class Cluster:
             "--repl-diskless-sync-delay", "0",
         ]  # fmt: skip
         with self._log_path(port).open("ab") as log:
-            self._processes[port] = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
+            self._processes[port] = subprocess.Popen(  # noqa: S603 - our own argv, no shell
+                args, stdout=log, stderr=subprocess.STDOUT
+            )
 
     def _stop_all(self) -> None:
         running = [process for process in self._processes.values() if process.poll() is None]
@@ -409,7 +417,9 @@ def _create(cluster: Cluster) -> None:
     addresses = [f"127.0.0.1:{port}" for port in cluster.ports]
     command = [cli, "--cluster", "create", *addresses]
     command += ["--cluster-replicas", str(NODE_COUNT // MASTER_COUNT - 1), "--cluster-yes"]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
+    done = subprocess.run(  # noqa: S603 - redis-cli from PATH, our own arguments
+        command, capture_output=True, text=True, timeout=60, check=False
+    )
     if done.returncode != 0:
         raise ClusterNotReady(
             f"redis-cli --cluster create failed ({done.returncode}):\n"

@@ -24,9 +24,9 @@ from fastapi import FastAPI
 
 from ridehail.app import create_app
 from ridehail.bootstrap import Services
+from ridehail.devcluster import Cluster, missing_binaries, running_cluster
 from ridehail.redis_conn import connect_cluster
 from ridehail.settings import Settings
-from tests.cluster_support import Cluster, missing_binaries, running_cluster
 from tests.support import ADMIN_TOKEN, app_running, redis_server_binary, running_redis
 
 NO_REDIS_MESSAGE = (

@@ -1,9 +1,10 @@
-"""`ridehail bench {search,ingest,trips,limiter,locust,all}`: measurements beside baselines.
+"""`ridehail bench {search,ingest,trips,limiter,locust,cluster,all}`: figures beside baselines.
 
 The figures and how to read them: docs/benchmarks.md.
 
 Each command starts a private redis-server on a free port (or uses `--redis-url`, which must
 name an empty database), writes JSON and plots to `--out`, and prints progress to stderr.
+`cluster` also starts a local Redis Cluster (3 masters, 3 replicas; `ridehail.devcluster`).
 """
 
 from __future__ import annotations
@@ -11,12 +12,14 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
+import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import redis
 
 from ridehail.bench import plots, report
+from ridehail.bench.cluster import ClusterConfig, run_cluster
 from ridehail.bench.cpu import QuietWait
 from ridehail.bench.ingest import IngestConfig, run_ingest
 from ridehail.bench.limiter import LimiterConfig, run_limiter
@@ -25,6 +28,7 @@ from ridehail.bench.measure import progress, run_async
 from ridehail.bench.procs import BenchSetupError, private_redis
 from ridehail.bench.search import SearchConfig, run_search
 from ridehail.bench.trips import TripsConfig, run_trips
+from ridehail.devcluster import ClusterNotReady, missing_binaries, running_cluster
 
 
 def _sizes(value: str) -> tuple[int, ...]:
@@ -35,6 +39,16 @@ def _sizes(value: str) -> tuple[int, ...]:
     if not sizes or min(sizes) < 1 or max(sizes) > 5_000_000:
         raise argparse.ArgumentTypeError("driver counts are 1-5,000,000")
     return sizes
+
+
+def _count(value: str) -> int:
+    try:
+        n = int(value.replace("_", ""))
+    except ValueError:
+        raise argparse.ArgumentTypeError("a number of drivers") from None
+    if not 1 <= n <= 5_000_000:
+        raise argparse.ArgumentTypeError("driver counts are 1-5,000,000")
+    return n
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -79,6 +93,10 @@ def _parser() -> argparse.ArgumentParser:
     loc.add_argument("--users", type=int, default=LocustConfig().users)
     loc.add_argument("--spawn-rate", type=float, default=LocustConfig().spawn_rate)
     loc.add_argument("--workers", type=int, default=LocustConfig().workers)
+    clus = sub.add_parser("cluster", parents=[common],
+                          help="supply on a local Redis Cluster beside a single Redis")  # fmt: skip
+    clus.add_argument("--drivers", type=_count, default=ClusterConfig().drivers)
+    clus.add_argument("--no-profile", action="store_true", help="skip the py-spy windows")
     sub.add_parser("all", parents=[common, search, ingest, trips],
                    help="search, ingest, trips, limiter")  # fmt: skip
     return parser
@@ -160,6 +178,28 @@ def _locust(args: argparse.Namespace, url: str) -> None:
     report.write_json(args.out, "locust", run_locust(url, cfg, args.out))
 
 
+def _cluster(args: argparse.Namespace, url: str) -> None:
+    cfg = ClusterConfig(
+        drivers=args.drivers, rounds=args.rounds, profile=not args.no_profile, out=args.out
+    )
+    if args.seconds:
+        cfg = dataclasses.replace(cfg, seconds=args.seconds)
+    if missing := missing_binaries():
+        raise BenchSetupError(
+            f"{' and '.join(missing)} not installed (apt-get install redis-server)"
+        )
+    progress("starting a local Redis Cluster (3 masters, 3 replicas)")
+    with tempfile.TemporaryDirectory(prefix="ridehail-bench-cluster-") as workdir:
+        try:
+            with running_cluster(Path(workdir)) as cluster:
+                progress(f"Redis Cluster up: REDIS_CLUSTER_NODES={cluster.nodes_env}")
+                data = run_async(run_cluster(url, cluster, cfg))
+        except ClusterNotReady as exc:
+            raise BenchSetupError(str(exc)) from exc
+    report.write_json(args.out, "cluster", data)
+    plots.plot_cluster(data, args.out, docs=not args.no_docs)
+
+
 def run(argv: Sequence[str]) -> int:
     args = _parser().parse_args(list(argv))
     QuietWait.budget_s = args.quiet_wait
@@ -179,6 +219,9 @@ def run(argv: Sequence[str]) -> int:
         if args.what == "locust":
             with _redis(args) as url:
                 _locust(args, url)
+        if args.what == "cluster":
+            with _redis(args) as url:
+                _cluster(args, url)
     except BenchSetupError as exc:
         progress(f"cannot run: {exc}")
         return 1

@@ -58,6 +58,8 @@ class QuietWait:
     @classmethod
     def wait(cls, limit_cores: float = 0.3) -> float:
         """Seconds waited for the busy cores to fall to `limit_cores` (or for time to run out)."""
+        if cls.budget_s <= 0:
+            return 0.0
         started = time.monotonic()
         deadline = started + min(cls.budget_s, cls.per_phase_s)
         while True:

@@ -138,3 +138,50 @@ def plot_limiter(data: dict[str, Any], out: Path, docs: bool) -> None:
     _bars(ax, [(p["label"], p["per_s"]) for p in data["phases"]], "one client, 8 in flight",
           "decisions/s")  # fmt: skip
     _save(plt, fig, out, "limiter", docs)
+
+
+def plot_cluster(data: dict[str, Any], out: Path, docs: bool) -> None:
+    """Ingest rows/s and search q/s per backend; each master's share of keys and commands."""
+    plt = _pyplot()
+    if plt is None:
+        return
+    fig = plt.figure(figsize=(11, 7.5))
+    grid = fig.add_gridspec(2, 3, height_ratios=[1, 1.1])
+    backends = data["backends"]
+    labels = [b["label"].replace(", ", "\n", 1) for b in backends]
+    colours = ["C7", "C1", "C0"][-len(backends) :]
+    for col, (phase, key, title) in enumerate(
+        (
+            ("search", "per_s", f"nearest {data['config']['k']}, queries/s"),
+            ("ingest_batch", "rows_per_s", "batched updates, rows/s"),
+            ("ingest_single", "per_s", "single updates, updates/s"),
+        )
+    ):
+        ax = fig.add_subplot(grid[0, col])
+        values = [b["phases"][phase][key] for b in backends]
+        ax.bar(range(len(values)), values, color=colours)
+        for x, v in enumerate(values):
+            ax.text(x, v, f"{v:,.0f}", ha="center", va="bottom", fontsize=8)
+        ax.set_xticks(range(len(values)), labels, fontsize=7)
+        ax.set_ylim(0, max(values, default=1) * 1.18)
+        ax.set_title(title, fontsize=10)
+    ax = fig.add_subplot(grid[1, :])
+    masters = data["spread"]
+    series = [("keys", [m["keys_share"] for m in masters])]
+    for phase, name in (("search", "search"), ("ingest_batch", "batched"),
+                        ("ingest_single", "single")):  # fmt: skip
+        series.append((f"commands: {name}", [m["commands_share"][phase] for m in masters]))
+    width = 0.8 / len(series)
+    for n, (name, shares) in enumerate(series):
+        xs = [i + (n - (len(series) - 1) / 2) * width for i in range(len(masters))]
+        ax.bar(xs, shares, width, color=f"C{n + 2}", label=name)
+        for at, v in zip(xs, shares, strict=True):
+            ax.text(at, v, f"{v:.0%}", ha="center", va="bottom", fontsize=7)
+    ax.axhline(1 / max(len(masters), 1), color="0.5", lw=0.8, ls="--")
+    ax.set_xticks(range(len(masters)), [m["node"] for m in masters], fontsize=8)
+    ax.set_ylabel("share of the cluster's total")
+    ax.set_title("Redis Cluster: each master's share (dashed: an even split)", fontsize=10)
+    ax.legend(fontsize=8, ncols=4, loc="upper center", bbox_to_anchor=(0.5, -0.12))
+    fig.suptitle(f"supply, {data['config']['drivers']:,} drivers: single Redis and Redis Cluster",
+                 fontsize=11)  # fmt: skip
+    _save(plt, fig, out, "cluster", docs)

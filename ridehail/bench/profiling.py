@@ -1,4 +1,4 @@
-"""Where a server's CPU time goes, from py-spy's raw (collapsed stack) output.
+"""Where a server's (or the bench client's) CPU time goes, from py-spy's raw output.
 
 Each sample is a stack. *Self* time goes to the innermost Python frame (C code such as
 pydantic-core, hiredis or json's scanner shows up under the Python frame that called it);
@@ -20,9 +20,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-# First match wins: our middleware before the rest of our code.
-# py-spy names files relative to their sys.path entry: "fastapi/routing.py", "redis/client.py".
-CATEGORIES: list[tuple[str, tuple[str, ...]]] = [
+# (name, file marks): first match wins. py-spy names files relative to their sys.path entry:
+# "fastapi/routing.py", "redis/client.py".
+Categories = list[tuple[str, tuple[str, ...]]]
+
+# A server's: our middleware before the rest of our code.
+CATEGORIES: Categories = [
     ("our edge middleware", ("ridehail/observability.py",)),
     ("our auth", ("ridehail/auth.py", "ridehail/deps.py")),
     ("our routes, services, store", ("dispatch/", "ridehail/", "trips/", "ratelimit/")),
@@ -36,7 +39,8 @@ CATEGORIES: list[tuple[str, tuple[str, ...]]] = [
     ("threads (anyio pool)", ("threading.py", "queue.py")),
     ("asyncio, uvloop, anyio, contextlib", ("asyncio/", "uvloop", "contextlib.py", "anyio/")),
 ]
-_WAITS = {"Condition.wait", "Queue.get", "Event.wait", "Thread.join"}
+# `_worker`: an idle ThreadPoolExecutor thread (asyncio.to_thread), blocked in SimpleQueue.get
+_WAITS = {"Condition.wait", "Queue.get", "Event.wait", "Thread.join", "_worker"}
 _FRAME = re.compile(r"^(?P<func>.*) \((?P<file>[^()]*?)(?::\d+)?\)$")
 
 
@@ -44,8 +48,8 @@ def _under(file: str, mark: str) -> bool:
     return file.startswith(mark) or f"/{mark}" in file
 
 
-def category(file: str) -> str:
-    return next((n for n, marks in CATEGORIES if any(_under(file, m) for m in marks)), "other")
+def category(file: str, categories: Categories = CATEGORIES) -> str:
+    return next((n for n, marks in categories if any(_under(file, m) for m in marks)), "other")
 
 
 def _frames(stack: str) -> list[tuple[str, str]]:
@@ -64,7 +68,7 @@ def _short(file: str) -> str:
     return file
 
 
-def summarize(raw: Path, top: int = 15) -> dict[str, Any]:
+def summarize(raw: Path, top: int = 15, categories: Categories = CATEGORIES) -> dict[str, Any]:
     self_cat: Counter[str] = Counter()
     incl_cat: Counter[str] = Counter()
     self_fn: Counter[str] = Counter()
@@ -80,12 +84,12 @@ def summarize(raw: Path, top: int = 15) -> dict[str, Any]:
         count = int(count_text)
         total += count
         func, file = frames[-1]
-        self_cat[category(file)] += count
+        self_cat[category(file, categories)] += count
         self_fn[f"{func} ({_short(file)})"] += count
         # inclusive: only frames above the event loop (what a request's task runs)
         loop = max((i for i, (fn, _) in enumerate(frames) if fn == "Runner.run"), default=-1)
         frames = frames[loop + 1 :]
-        for name in {category(f) for _, f in frames}:
+        for name in {category(f, categories) for _, f in frames}:
             incl_cat[name] += count
         for name in {f"{fn} ({_short(f)})" for fn, f in frames if category(f).startswith("our")}:
             incl_ours[name] += count
@@ -112,14 +116,17 @@ def table(summary: dict[str, Any]) -> str:
 
 
 @contextlib.contextmanager
-def py_spy(pid: int, output: Path, fmt: str, rate: int = 250) -> Iterator[bool]:
-    """Sample `pid` with py-spy while the block runs; yields False when py-spy is missing."""
+def py_spy(
+    pid: int, output: Path, fmt: str, rate: int = 250, *, subprocesses: bool = True
+) -> Iterator[bool]:
+    """Sample `pid` (and its subprocesses: a server's workers) with py-spy while the block runs;
+    yields False when py-spy is missing."""
     binary = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
     if not Path(binary).exists():
         yield False
         return
     argv = [binary, "record", "--pid", str(pid), "--rate", str(rate), "--format", fmt]
-    argv += ["--output", str(output), "--subprocesses"]
+    argv += ["--output", str(output)] + (["--subprocesses"] if subprocesses else [])
     proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # noqa: S603
     time.sleep(0.5)  # let it attach before the load starts
     try:

@@ -53,7 +53,7 @@ def write_summary(out: Path) -> None:
     """`summary.md`: the tables and targets of the latest JSON of each bench in `out`."""
     from ridehail.bench import tables
 
-    names = ("search", "ingest", "trips", "limiter", "locust")
+    names = ("search", "ingest", "trips", "limiter", "locust", "cluster")
     found = {n: json.loads((out / f"{n}.json").read_text()) for n in names
              if (out / f"{n}.json").exists()}  # fmt: skip
     targets = tables.targets(found.get("search"), found.get("ingest"))
@@ -72,6 +72,8 @@ def write_summary(out: Path) -> None:
         parts += ["## Rate-limit decisions", tables.limiter_table(found["limiter"])]
     if "locust" in found:
         parts += ["## Mixed load under locust", tables.locust_table(found["locust"])]
+    if "cluster" in found:
+        parts += ["## Redis Cluster beside a single Redis", tables.cluster_tables(found["cluster"])]
     path = out / "summary.md"
     path.write_text("\n\n".join(parts) + "\n")
     progress(f"wrote {path}")

@@ -4,7 +4,8 @@ A driver becomes searchable in three steps, as through the API: its record is cr
 it goes available, and its first location is applied. The first `store_sample` drivers take the
 API's own calls one by one (`RedisSupply.create_driver`, `SupplyService.set_status`); the rest
 get the same record fields (`status=available`, name, token hash, version) written by HSETs,
-1000 records per script call: the record `set_status` leaves before any position is known.
+up to 1000 records of one driver shard (one slot) per script call: the record `set_status`
+leaves before any position is known.
 Every location, for every driver, goes through `SupplyService.update_locations` (the batch
 endpoint's call: our Lua script, our GEO index) in batches of 1000.
 """
@@ -55,7 +56,8 @@ class SeedStats:
         }
 
 
-async def _bounded(jobs: Sequence[Callable[[], Awaitable[None]]], in_flight: int) -> None:
+async def bounded(jobs: Sequence[Callable[[], Awaitable[None]]], in_flight: int) -> None:
+    """Run every job, at most `in_flight` at once."""
     gate = asyncio.Semaphore(in_flight)
 
     async def one(job: Callable[[], Awaitable[None]]) -> None:
@@ -80,11 +82,15 @@ class Seeder:
         """Make `ids` available drivers at `points` (appended to what is already seeded)."""
         by_store = max(0, min(len(ids), self.store_sample - self.seeded))
         t0 = time.perf_counter()
-        await _bounded([self._via_store(i) for i in ids[:by_store]], 8)
+        await bounded([self._via_store(i) for i in ids[:by_store]], 8)
         t1 = time.perf_counter()
         rest = ids[by_store:]
-        chunks = [rest[i : i + BATCH] for i in range(0, len(rest), BATCH)]
-        await _bounded([self._in_bulk(c) for c in chunks], IN_FLIGHT)
+        # One script call writes records of one driver shard (one slot: a cluster needs that).
+        by_shard: dict[str, list[str]] = {}
+        for driver_id in rest:
+            by_shard.setdefault(self.keys.driver_shard(driver_id), []).append(driver_id)
+        chunks = [s[i : i + BATCH] for s in by_shard.values() for i in range(0, len(s), BATCH)]
+        await bounded([self._in_bulk(c) for c in chunks], IN_FLIGHT)
         t2 = time.perf_counter()
         self.stats.store_records += by_store
         self.stats.store_records_s += t1 - t0
@@ -106,7 +112,7 @@ class Seeder:
                 progress(f"  locations: {done:,}/{len(ids):,} applied")
 
         batches = [pairs[i : i + BATCH] for i in range(0, len(pairs), BATCH)]
-        await _bounded([functools.partial(locate, b) for b in batches], IN_FLIGHT)
+        await bounded([functools.partial(locate, b) for b in batches], IN_FLIGHT)
         t3 = time.perf_counter()
         self.stats.locations += len(ids)
         self.stats.locations_s += t3 - t2

@@ -242,3 +242,43 @@ def locust_table(data: dict[str, Any]) -> str:
         f"\n\nError rate {t['error_rate']:.2%} ({t['failures']} of {t['requests']:,});"
         f" cores: {cores}."
     )
+
+
+_CLUSTER_PHASES = (("search", "nearest search"), ("ingest_batch", "batched updates (rows)"),
+                   ("ingest_single", "single updates"))  # fmt: skip
+
+
+def cluster_tables(data: dict[str, Any]) -> str:
+    """Throughput, cost per operation, and the cluster's spread over its masters."""
+    speed, cost = [], []
+    for b in data["backends"]:
+        for key, name in _CLUSTER_PHASES:
+            p = b["phases"][key]
+            cpu = p["cpu_cores"]
+            speed.append([b["label"], name, _n(p["rows_per_s"]), _ms(p["p50_ms"]),
+                          _ms(p["p99_ms"]), str(p["concurrency"]), f"{_other(p):.2f}"])  # fmt: skip
+            cost.append([b["label"], name, _n(p["client_cpu_us_per_op"]),
+                         _n(p["redis_cpu_us_per_op"]), _n(p["replica_cpu_us_per_op"]),
+                         f"{p['script_calls_per_op']:.2f}", f"{p['commands_per_op']:.1f}",
+                         f"{cpu.get('bench', 0):.2f}", f"{cpu.get('redis', 0):.2f}"])  # fmt: skip
+    masters = [
+        [m["node"], _n(m["keys"]), f"{m['keys_share']:.0%}", str(m["driver_shards"]),
+         str(m["index_cells"]) + (" + cell set" if m["holds_cell_set"] else ""),
+         *(f"{m['commands_share'][key]:.0%}" for key, _ in _CLUSTER_PHASES)]
+        for m in data["spread"]
+    ]  # fmt: skip
+    c = data["check"]
+    agreement = (
+        f"Answers at {c['points']} query points: cells identical to one slot at "
+        f"{c['cells_identical']}, the cluster at {c['cluster_identical']}; one slot the same as a "
+        f"brute force at {c['one_slot_same_as_brute']}/{c['brute_checked']}."
+    )
+    return "\n\n".join([
+        _table(["backend", "phase", "per s", "p50 ms", "p99 ms", "in flight", "other load"],
+               speed),
+        _table(["backend", "phase", "client CPU µs/op", "Redis CPU µs/op", "replicas CPU µs/op",
+                "script calls/op", "commands/op", "client cores", "Redis cores"], cost),
+        _table(["master", "keys", "keys share", "driver shards", "index cells", "search commands",
+                "batched commands", "single commands"], masters),
+        agreement,
+    ])  # fmt: skip

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 import pytest
 from redis.asyncio.cluster import RedisCluster
 
-from tests.cluster_support import Cluster
+from ridehail.devcluster import Cluster
 
 
 @pytest.fixture

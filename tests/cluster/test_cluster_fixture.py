@@ -11,7 +11,7 @@ import pytest
 from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import ClusterError, ConnectionError, RedisClusterException, TimeoutError
 
-from tests.cluster_support import Cluster
+from ridehail.devcluster import Cluster
 
 pytestmark = [pytest.mark.real_redis, pytest.mark.timeout(60)]
 

@@ -19,8 +19,8 @@ import httpx
 import pytest
 
 from dispatch.model import Position
+from ridehail.devcluster import Cluster
 from ridehail.redis_conn import connect_cluster
-from tests.cluster_support import Cluster
 from tests.e2e.test_dispatch_concurrency import double_bookings
 from tests.e2e.test_dispatch_crash import ADMIN, ask_for_trip, driver_at, new_rider, settings_env
 from tests.fleet import HELSINKI, Driver, scatter
