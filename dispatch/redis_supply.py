@@ -345,8 +345,7 @@ class RedisSupply:
             )
         resolution = self._keys.cell_resolution
         assert resolution is not None
-        cells = cover(at, max_radius_m, resolution)
-        first = [c for bound, c in cells if bound <= initial_radius_m]
+        first = [c for _, c in cover(at, initial_radius_m, resolution)]
 
         def search(group: Sequence[str], radius: float) -> list[Awaitable[list[NearbyDriver]]]:
             start = min(initial_radius_m, radius)
@@ -354,15 +353,17 @@ class RedisSupply:
                 self._nearest_in(c, at, k, start, radius, stale_after_ms, exclude) for c in group
             ]
 
-        async with translated_errors():
-            count, parts = await asyncio.gather(
-                self._redis.scard(self._keys.index_cells()), _gather(search(first, max_radius_m))
-            )
-        found = [d for part in parts for d in part]
+        found = [d for part in await _gather(search(first, max_radius_m)) for d in part]
         best = _nearest_first(found, k)
         reach = best[-1].distance_m if len(best) >= k else max_radius_m
-        known = await self._known_cells(int(count))
-        rest = [c for bound, c in cells if bound <= reach and c in known and c not in first]
+        # Cells that could hold something nearer than the k-th found (none, when the first
+        # round's cells cover the whole circle of `reach`: the usual case in a busy city).
+        rest = [c for _, c in cover(at, reach, resolution) if c not in first]
+        if rest:
+            async with translated_errors():
+                count = int(await self._redis.scard(self._keys.index_cells()))
+            known = await self._known_cells(count)
+            rest = [c for c in rest if c in known]
         if rest:
             more = await _gather(search(rest, reach))
             best = _nearest_first(found + [d for part in more for d in part], k)
