@@ -31,9 +31,10 @@ def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     settings = load_settings()
-    if args.workers > 1 and settings.redis_url is None:
+    if args.workers > 1 and settings.redis_url is None and settings.redis_cluster_nodes is None:
         print(
-            "ridehail: --workers > 1 needs REDIS_URL: the embedded Redis lives inside one process",
+            "ridehail: --workers > 1 needs REDIS_URL or REDIS_CLUSTER_NODES: the embedded Redis "
+            "lives inside one process",
             file=sys.stderr,
         )
         return 2

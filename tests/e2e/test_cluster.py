@@ -1,7 +1,7 @@
 """ridehail on a real Redis Cluster (3 masters, 3 replicas): real `serve` processes.
 
-- A short simulated run over two processes spreads keys and commands over every master, and
-  books no driver twice.
+- A short simulated run over three API processes (`serve --workers 2` and another `serve`)
+  spreads keys and commands over every master, and books no driver twice.
 - A master killed mid-run: requests get quick 503s while the cluster fails over, then succeed
   again with no restart of ridehail, and still no driver is booked twice.
 """
@@ -55,7 +55,7 @@ async def live_double_bookings(cluster: Cluster, prefix: str) -> list[str]:
         await client.aclose()
 
 
-async def test_a_simulated_run_over_two_processes_spreads_keys_and_load_over_every_master(
+async def test_a_simulated_run_over_three_processes_spreads_keys_and_load_over_every_master(
     redis_cluster: Cluster,
 ) -> None:
     await asyncio.to_thread(redis_cluster.wait_ready)
@@ -64,8 +64,10 @@ async def test_a_simulated_run_over_two_processes_spreads_keys_and_load_over_eve
     rng = random.Random(secrets.randbits(32))
     with contextlib.ExitStack() as stack:
         apis = [
-            stack.enter_context(running_ridehail(None, **cluster_env(redis_cluster, prefix)))
-            for _ in range(2)
+            stack.enter_context(
+                running_ridehail(None, workers=workers, **cluster_env(redis_cluster, prefix))
+            )
+            for workers in (2, 1)  # `serve --workers 2`, and a second `serve` beside it
         ]
         async with (
             httpx.AsyncClient(base_url=apis[0], timeout=30) as one,

@@ -6,6 +6,7 @@ import asyncio
 from typing import Any
 
 import httpx
+import pytest
 import redis.asyncio as aioredis
 
 from ridehail.keys import Keys, shard_of_trip
@@ -26,6 +27,8 @@ from tests.integration.trip_helpers import (
     trip_events,
 )
 from tests.support import ADMIN_TOKEN
+
+pytestmark = pytest.mark.layouts
 
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 
@@ -193,3 +196,42 @@ async def _burst_seen_live(
         if e.entry_id not in before
     }
     return written - seen
+
+
+async def test_the_admin_event_stream_delivers_positions_of_every_driver_shard(
+    redis_client: aioredis.Redis,
+) -> None:
+    settings = make_settings(limit_registrations="1000/1")
+    async with (
+        running_app(settings, redis_client) as ridehail,
+        served_over_tcp(ridehail.app) as base,
+        httpx.AsyncClient(base_url=base, timeout=10) as http,
+        http.stream("GET", "/v1/events?backlog=0", headers=ADMIN) as response,
+    ):
+        assert response.status_code == 200
+        drivers = [await available_at(ridehail.client, HELSINKI) for _ in range(24)]
+        wanted = {d.driver_id for d in drivers}
+        seen: set[str] = set()
+
+        async def read_positions() -> None:
+            async for kind, data in sse_frames(response):
+                if kind == "position":
+                    seen.add(data["d"])
+                    if wanted <= seen:
+                        return
+
+        reading = asyncio.create_task(read_positions())
+        while not reading.done():  # ping again until every driver has shown up
+            for driver in drivers:
+                reply = await ridehail.client.put(
+                    f"{driver.path}/location",
+                    json={"lat": HELSINKI.lat, "lng": HELSINKI.lng},
+                    headers=driver.headers,
+                )
+                assert reply.status_code == 200
+            await asyncio.wait({reading}, timeout=0.3)
+        await asyncio.wait_for(reading, timeout=10)
+    assert wanted <= seen
+    # Sharded, those drivers' positions came from many of the 16 position streams.
+    sharded = Keys(settings.key_prefix, cell_resolution=6)
+    assert len({sharded.driver_shard(d) for d in wanted}) >= 6
