@@ -32,9 +32,12 @@ for i = 0, (#ARGV - 6) / 7 - 1 do
   local step = NO_STEP
   if cur[1] then
     code = 0
-    local rec_ms = now
+    -- A ping the server stamps (no recorded_at) is newer than what came before it, even in
+    -- the same millisecond; one the client stamps must be strictly newer.
+    local rec_ms, last = now, tonumber(cur[2] or '-1')
     if rec ~= '' then rec_ms = tonumber(rec) end
-    if rec_ms > tonumber(cur[2] or '-1') and now - rec_ms <= stale_ms then
+    local newer = rec_ms > last or (rec == '' and rec_ms == last)
+    if newer and now - rec_ms <= stale_ms then
       code = 1
       local seen = string.format('%d', math.min(rec_ms, now))
       redis.call('HSET', key, 'lng', lng, 'lat', lat, 'rec', string.format('%d', rec_ms),

@@ -116,6 +116,17 @@ async def test_rows_for_one_driver_in_increasing_time_leave_it_at_the_last(
     assert (await get_driver(client, driver))["lat"] == offset(HELSINKI, 900, 0).lat
 
 
+async def test_rows_the_server_stamps_in_the_same_millisecond_apply_in_order(
+    client: httpx.AsyncClient, admin_headers: dict[str, str]
+) -> None:
+    # One script call stamps every row of a batch with the same server time, as two quick
+    # single pings may be: arrival order decides, and the later position wins.
+    driver = await register(client)
+    reply = await post_batch(client, admin_headers, [row(driver, 100 * i) for i in range(5)])
+    assert reply.json() == {"accepted": 5, "ignored": 0, "rejected": []}
+    assert (await get_driver(client, driver))["lat"] == offset(HELSINKI, 400, 0).lat
+
+
 async def test_batch_rows_of_available_drivers_put_them_in_search(
     client: httpx.AsyncClient, admin_headers: dict[str, str]
 ) -> None:
