@@ -10,15 +10,13 @@ booking (docs/scaling.md).
 
 from __future__ import annotations
 
-import asyncio
 import math
-from collections.abc import Awaitable, Sequence
-from typing import Any, TypeVar
+from collections.abc import Sequence
+from typing import Any
 
 import redis.asyncio as aioredis
 from redis.typing import EncodableT, FieldT
 
-from dispatch.cells import cover
 from dispatch.model import (
     Claim,
     Driver,
@@ -29,13 +27,11 @@ from dispatch.model import (
     Position,
     UpdateOutcome,
 )
+from dispatch.redis_index import IndexSteps, RedisIndex, gather
 from ratelimit.model import Decision, Limit
-from ridehail import tracing
 from ridehail.keys import CITY, DRIVER_SHARDS, Keys
 from ridehail.lua import load_script
-from ridehail.redis_conn import text, text_or_none, translated_errors
-
-T = TypeVar("T")
+from ridehail.redis_conn import text_or_none, translated_errors
 
 # Per update: its outcome, the driver's pending offer (JSON) and the offer's expiry (ms).
 Applied = tuple[UpdateOutcome, str | None, int | None]
@@ -70,41 +66,6 @@ BATCH_CHUNK = 250
 STEP_WIDTH = 6  # values of one index step in a script's reply (see dispatch/lua/_common.lua)
 
 
-async def _gather(calls: Sequence[Awaitable[T]]) -> list[T]:
-    return list(await asyncio.gather(*calls))
-
-
-class IndexSteps:
-    """Index changes that record scripts asked for, gathered per cell, applied in one round.
-
-    Later steps for the same driver win: a batch that moves a driver A -> B -> A leaves it in A.
-    """
-
-    def __init__(self) -> None:
-        self.adds: dict[str, dict[str, tuple[str, str, str]]] = {}
-        self.dels: dict[str, set[str]] = {}
-        self.new_cells: set[str] = set()
-
-    def note(self, driver_id: str, step: Sequence[Any]) -> None:
-        op, old, new, lng, lat, seen = (text(v) for v in step)
-        if op == "add":
-            self.adds.setdefault(new, {})[driver_id] = (lng, lat, seen)
-            self.dels.get(new, set()).discard(driver_id)
-            if old != new:
-                self.new_cells.add(new)
-                if old:
-                    self._drop(old, driver_id)
-        elif op == "del":
-            self._drop(old, driver_id)
-
-    def _drop(self, cell: str, driver_id: str) -> None:
-        self.dels.setdefault(cell, set()).add(driver_id)
-        self.adds.get(cell, {}).pop(driver_id, None)
-
-    def __bool__(self) -> bool:
-        return bool(self.adds or self.dels)
-
-
 def _parse(reply: Sequence[Any], width: int) -> tuple[Decision, list[Applied], list[Any]]:
     """The decision, each row's outcome and, when sharded, each row's index step."""
     decision = Decision(bool(int(reply[0])), int(reply[1]), int(reply[2]), int(reply[3]))
@@ -135,7 +96,7 @@ class RedisSupply:
         self._positions_cap = (
             positions_cap if self._inline else math.ceil(positions_cap / DRIVER_SHARDS)
         )
-        self._cells: frozenset[str] = frozenset()
+        self.index = RedisIndex(client, keys)
         self._claim = client.register_script(load_script("dispatch", "claim_driver"))
         self._accept = client.register_script(load_script("dispatch", "accept_offer"))
         self._release = client.register_script(load_script("dispatch", "release_driver"))
@@ -143,10 +104,6 @@ class RedisSupply:
         self._update = client.register_script(
             load_script("dispatch", "update_locations", include=("ratelimit:bucket",))
         )
-        self._index = client.register_script(load_script("dispatch", "index_apply"))
-        self._surge = client.register_script(load_script("dispatch", "surge"))
-        self._nearest = client.register_script(load_script("dispatch", "nearest"))
-        self._sweep = client.register_script(load_script("dispatch", "sweep_stale"))
         self._set_status = client.register_script(load_script("dispatch", "set_status"))
         self._get = client.register_script(load_script("dispatch", "get_driver"))
 
@@ -188,7 +145,7 @@ class RedisSupply:
         if steps:
             index = IndexSteps()
             index.note(update.driver_id, steps[0])
-            await self._apply_index(index)
+            await self.index.apply(index)
         return decision, rows
 
     async def apply_locations(
@@ -212,7 +169,7 @@ class RedisSupply:
         for rows in by_shard.values():
             calls += [rows[s : s + BATCH_CHUNK] for s in range(0, len(rows), BATCH_CHUNK)]
         async with translated_errors():
-            replies = await _gather(
+            replies = await gather(
                 [
                     self._update(
                         *self._call([updates[i] for i in rows], stale_after_ms, None, None)
@@ -227,7 +184,7 @@ class RedisSupply:
             for i, row, step in zip(rows, applied, steps, strict=True):
                 out[i] = row
                 index.note(updates[i].driver_id, step)
-        await self._apply_index(index)
+        await self.index.apply(index)
         return [row for row in out if row is not None]
 
     async def _apply_inline(
@@ -287,41 +244,10 @@ class RedisSupply:
             return [self._keys.available_geo(), self._keys.last_seen()]
         return [same_slot, same_slot]
 
-    async def _apply_index(self, steps: IndexSteps) -> None:
-        if not steps:
-            return
-        k = self._keys
-        calls: list[Awaitable[Any]] = []
-        for cell in steps.adds.keys() | steps.dels.keys():
-            adds = steps.adds.get(cell, {})
-            args: list[EncodableT] = [len(adds)]
-            for driver_id, (lng, lat, seen) in adds.items():
-                args += [driver_id, lng, lat, seen]
-            args += sorted(steps.dels.get(cell, ()))
-            calls.append(self._index(keys=[k.available_geo(cell), k.last_seen(cell)], args=args))
-        if steps.new_cells:
-            calls.append(self._redis.sadd(k.index_cells(), *steps.new_cells))
-        async with translated_errors():
-            await _gather(calls)
-
-    # -- the index ---------------------------------------------------------------------------
+    # -- the index (dispatch.redis_index) ---------------------------------------------------
     async def index_cells(self) -> list[str]:
         """Every index cell that has held a driver ([CITY] in the one-slot layout)."""
-        if self._inline:
-            return [CITY]
-        async with translated_errors():
-            members = await self._redis.smembers(self._keys.index_cells())
-        return sorted(text(m) for m in members)
-
-    async def _known_cells(self, count: int) -> frozenset[str]:
-        """`index_cells`, from this process's copy while the set still has `count` members.
-
-        The set only grows (cells are added when first indexed, never removed), so its size
-        tells whether the copy is current.
-        """
-        if len(self._cells) != count:
-            self._cells = frozenset(await self.index_cells())
-        return self._cells
+        return await self.index.cells()
 
     async def nearest(
         self,
@@ -333,74 +259,16 @@ class RedisSupply:
         stale_after_ms: int,
         exclude: Sequence[str] = (),
     ) -> list[NearbyDriver]:
-        """The k nearest available, fresh drivers within `max_radius_m`, exactly, nearest first.
-
-        Sharded: first the cells the initial circle reaches, each searched up to the maximum
-        radius; then any other cell that could hold something nearer than the k-th found so
-        far, searched up to that distance. Nothing nearer can be in a cell not searched.
-        """
-        if self._inline:
-            return await self._nearest_in(
-                CITY, at, k, initial_radius_m, max_radius_m, stale_after_ms, exclude
-            )
-        resolution = self._keys.cell_resolution
-        assert resolution is not None
-        first = [c for _, c in cover(at, initial_radius_m, resolution)]
-
-        def search(group: Sequence[str], radius: float) -> list[Awaitable[list[NearbyDriver]]]:
-            start = min(initial_radius_m, radius)
-            return [
-                self._nearest_in(c, at, k, start, radius, stale_after_ms, exclude) for c in group
-            ]
-
-        found = [d for part in await _gather(search(first, max_radius_m)) for d in part]
-        best = _nearest_first(found, k)
-        reach = best[-1].distance_m if len(best) >= k else max_radius_m
-        # Cells that could hold something nearer than the k-th found (none, when the first
-        # round's cells cover the whole circle of `reach`: the usual case in a busy city).
-        rest = [c for _, c in cover(at, reach, resolution) if c not in first]
-        if rest:
-            async with translated_errors():
-                count = int(await self._redis.scard(self._keys.index_cells()))
-            known = await self._known_cells(count)
-            rest = [c for c in rest if c in known]
-        if rest:
-            more = await _gather(search(rest, reach))
-            best = _nearest_first(found + [d for part in more for d in part], k)
-        return best
-
-    async def _nearest_in(
-        self,
-        cell: str,
-        at: Position,
-        k: int,
-        initial_radius_m: float,
-        max_radius_m: float,
-        stale_after_ms: int,
-        exclude: Sequence[str],
-    ) -> list[NearbyDriver]:
-        keys = [self._keys.available_geo(cell), self._keys.last_seen(cell)]
-        args: list[str | int | float] = [
-            at.lng,
-            at.lat,
+        """The k nearest available, fresh drivers within `max_radius_m`, exactly, nearest first."""
+        return await self.index.nearest(
+            at,
             k,
-            initial_radius_m,
-            max_radius_m,
-            stale_after_ms,
-            *exclude,
-        ]
-        async with translated_errors():
-            reply = await self._nearest(keys=keys, args=args)
-        return [
-            NearbyDriver(
-                driver_id=text_or_none(reply[i]) or "",
-                distance_m=float(reply[i + 1]),
-                position=Position(lat=float(reply[i + 3]), lng=float(reply[i + 2])),
-            )
-            for i in range(0, len(reply), 4)
-        ]
+            initial_radius_m=initial_radius_m,
+            max_radius_m=max_radius_m,
+            stale_after_ms=stale_after_ms,
+            exclude=exclude,
+        )
 
-    @tracing.traced("trip.surge")
     async def surge_inputs(
         self,
         at: Position,
@@ -411,42 +279,20 @@ class RedisSupply:
         supply_cap: int,
         window_ms: int,
     ) -> tuple[int, int]:
-        """Record a request in its cell; (recent requests there, available drivers near `at`).
-
-        Sharded, supply is counted in the pickup's own index cell only: near a cell border
-        that undercounts, and surge reads a little high there (docs/scaling.md).
-        """
-        index_cell = self._keys.index_cell(at.lat, at.lng)
-        keys = [self._keys.available_geo(index_cell), self._keys.demand(cell, index_cell)]
-        args: list[EncodableT] = [at.lng, at.lat, radius_m, supply_cap, window_ms, request_id]
-        async with translated_errors():
-            demand, supply = await self._surge(keys=keys, args=args)
-        tracing.annotate({"h3.cell": cell, "demand": int(demand), "supply": int(supply)})
-        return int(demand), int(supply)
+        """Record a request in its cell; (recent requests there, available drivers near `at`)."""
+        return await self.index.surge_inputs(
+            at, cell, request_id, radius_m=radius_m, supply_cap=supply_cap, window_ms=window_ms
+        )
 
     async def sweep_stale(self, stale_after_ms: int, batch: int = 500) -> int:
-        """Drop up to `batch` stale entries from each index cell; how many were dropped."""
-        k = self._keys
-        cells = await self.index_cells()
-        async with translated_errors():
-            removed = await _gather(
-                [
-                    self._sweep(
-                        keys=[k.available_geo(c), k.last_seen(c)], args=[stale_after_ms, batch]
-                    )
-                    for c in cells
-                ]
-            )
-        return sum(int(r) for r in removed)
+        return await self.index.sweep_stale(stale_after_ms, batch)
 
     async def counts(self) -> tuple[int, int]:
         """(drivers in the index, drivers holding an offer), summed over every shard."""
-        k = self._keys
-        cells = await self.index_cells()
+        queues = self._keys.all_offer_expiries()
         async with translated_errors():
-            indexed = await _gather([self._redis.zcard(k.last_seen(c)) for c in cells])
-            offers = await _gather([self._redis.zcard(q) for q in k.all_offer_expiries()])
-        return sum(indexed), sum(offers)
+            offers = await gather([self._redis.zcard(q) for q in queues])
+        return await self.index.indexed(), sum(offers)
 
     # -- status, claims and offers -----------------------------------------------------------
     async def set_status(
@@ -465,16 +311,8 @@ class RedisSupply:
             raise DriverBusy(f"driver {driver_id} holds an offer or a trip")
         if not view:
             return None
-        await self._follow(driver_id, view[11 : 11 + STEP_WIDTH])
+        await self.index.follow(driver_id, view[11 : 11 + STEP_WIDTH])
         return _driver_from_view(driver_id, view), int(view[10])
-
-    async def _follow(self, driver_id: str, step: Sequence[Any]) -> None:
-        """Apply one index step a record script returned (nothing inline)."""
-        if self._inline or not step:
-            return
-        steps = IndexSteps()
-        steps.note(driver_id, step)
-        await self._apply_index(steps)
 
     async def claim(
         self, driver_id: str, trip_id: str, *, stale_after_ms: int, ttl_ms: int, offer_json: str
@@ -493,7 +331,7 @@ class RedisSupply:
             reply = await self._claim(keys=keys, args=args)
         if int(reply[0]) == 0:
             return None
-        await self._follow(driver_id, reply[2 : 2 + STEP_WIDTH])
+        await self.index.follow(driver_id, reply[2 : 2 + STEP_WIDTH])
         return Claim(driver_id=driver_id, token=int(reply[0]), expires_ms=int(reply[1]))
 
     async def accept_offer(
@@ -525,14 +363,14 @@ class RedisSupply:
             reply = await self._release(keys=keys, args=args)
         if int(reply[0]) == 0:
             return False
-        await self._follow(driver_id, reply[1 : 1 + STEP_WIDTH])
+        await self.index.follow(driver_id, reply[1 : 1 + STEP_WIDTH])
         return True
 
     async def lease_expired_offers(self, batch: int, lease_ms: int) -> list[str]:
         """Driver ids whose offer has expired, each leased to this caller for `lease_ms`."""
         queues = self._keys.all_offer_expiries()
         async with translated_errors():
-            found = await _gather([self._lease(keys=[q], args=[batch, lease_ms]) for q in queues])
+            found = await gather([self._lease(keys=[q], args=[batch, lease_ms]) for q in queues])
         return [text_or_none(i) or "" for ids in found for i in ids]
 
     async def forget_offer(self, driver_id: str) -> None:
@@ -551,12 +389,3 @@ class RedisSupply:
         async with translated_errors():
             view = await self._get(keys=[self._keys.driver(driver_id)], args=[])
         return (_driver_from_view(driver_id, view), int(view[-1])) if view else None
-
-
-def _nearest_first(found: Sequence[NearbyDriver], k: int) -> list[NearbyDriver]:
-    """The k nearest of `found`, each driver once (an entry can lag in a second cell briefly)."""
-    best: dict[str, NearbyDriver] = {}
-    for d in found:
-        if d.driver_id not in best or d.distance_m < best[d.driver_id].distance_m:
-            best[d.driver_id] = d
-    return sorted(best.values(), key=lambda d: (d.distance_m, d.driver_id))[:k]
