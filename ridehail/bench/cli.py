@@ -81,6 +81,9 @@ def _parser() -> argparse.ArgumentParser:
     trips = argparse.ArgumentParser(add_help=False)
     trips.add_argument("--trip-drivers", type=int, default=TripsConfig().drivers)
     trips.add_argument("--rate", type=float, default=TripsConfig().rate, help="trip requests/s")
+    trips.add_argument(
+        "--api-workers", type=int, default=TripsConfig().workers, help="trips: serve --workers"
+    )
     trips.add_argument("--skip-trips", action="store_true", help="all: no trips bench")
     trips.add_argument("--skip-limiter", action="store_true", help="all: no limiter bench")
     sub = parser.add_subparsers(dest="what", required=True)
@@ -154,7 +157,9 @@ def _ingest(args: argparse.Namespace, url: str) -> None:
 
 
 def _trips(args: argparse.Namespace, url: str) -> None:
-    cfg = TripsConfig(drivers=args.trip_drivers, rate=args.rate, rounds=args.rounds)
+    cfg = TripsConfig(
+        drivers=args.trip_drivers, rate=args.rate, rounds=args.rounds, workers=args.api_workers
+    )
     if args.seconds:
         cfg = dataclasses.replace(cfg, seconds=args.seconds)
     data = run_trips(url, cfg)

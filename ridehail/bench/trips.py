@@ -48,6 +48,7 @@ class TripsConfig:
     rounds: int = 2
     concurrency: int = 16
     seed: int = 11
+    workers: int = 1  # `ridehail serve --workers`
 
 
 class _Phase:
@@ -146,7 +147,7 @@ def run_trips(redis_url: str, cfg: TripsConfig) -> dict[str, Any]:
         env |= {"RIDEHAIL_PRICING_BREAKER_RESET_S": "1", "RIDEHAIL_PRICING_QUOTA": "1000000/1"}
         for name in ("trip_requests", "registrations", "location_updates"):
             env[f"RIDEHAIL_LIMIT_{name.upper()}"] = "1000000/1"
-        argv = [exe, "serve", "--port", str(port), "--workers", "1"]
+        argv = [exe, "serve", "--port", str(port), "--workers", str(cfg.workers)]
         api = stack.enter_context(http_server("ridehail serve", argv, port, env))
 
         def measured(phase: _Phase, mode: str, requests: list[str], **spec: float) -> None:
