@@ -91,6 +91,7 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("ingest", parents=[common, ingest], help="location updates through the API")
     trip = sub.add_parser("trips", parents=[common, trips], help="trip request to offer")
     trip.add_argument("--drivers", dest="trip_drivers", type=int, default=TripsConfig().drivers)
+    trip.add_argument("--no-profile", action="store_true", help="skip the py-spy window")
     sub.add_parser("limiter", parents=[common], help="rate-limit decisions per second")
     loc = sub.add_parser("locust", parents=[common], help="mixed workload under locust")
     loc.add_argument("--users", type=int, default=LocustConfig().users)
@@ -158,7 +159,12 @@ def _ingest(args: argparse.Namespace, url: str) -> None:
 
 def _trips(args: argparse.Namespace, url: str) -> None:
     cfg = TripsConfig(
-        drivers=args.trip_drivers, rate=args.rate, rounds=args.rounds, workers=args.api_workers
+        drivers=args.trip_drivers,
+        rate=args.rate,
+        rounds=args.rounds,
+        workers=args.api_workers,
+        profile=not args.no_profile,
+        out=args.out,
     )
     if args.seconds:
         cfg = dataclasses.replace(cfg, seconds=args.seconds)

@@ -30,6 +30,7 @@ CATEGORIES: Categories = [
     ("our auth", ("ridehail/auth.py", "ridehail/deps.py")),
     ("our routes, services, store", ("dispatch/", "ridehail/", "trips/", "ratelimit/")),
     ("redis-py", ("redis/", "hiredis")),
+    ("httpx, httpcore, h11 (the pricing call)", ("httpx/", "httpcore/", "h11/")),
     ("pydantic", ("pydantic/", "pydantic_core/")),
     ("JSON", ("json/", "orjson")),
     ("prometheus-client", ("prometheus_client/",)),

@@ -23,11 +23,12 @@ import httpx
 import redis
 import redis.asyncio as aioredis
 
-from ridehail.bench import bookings, tripload
+from ridehail.bench import bookings, profiling, tripload
 from ridehail.bench.city import City, driver_id
 from ridehail.bench.cpu import CpuWatch, QuietWait, mean_cores
 from ridehail.bench.measure import Rate, percentile, progress, run_async
 from ridehail.bench.procs import free_port, http_server
+from ridehail.bench.profiling import py_spy
 from ridehail.bench.seed import Seeder
 from ridehail.keys import Keys
 
@@ -38,6 +39,7 @@ FAULTS = {
 }
 MAX = "max (closed loop, healthy)"
 WARMUP = 20
+PROFILE_S = 6.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +51,8 @@ class TripsConfig:
     concurrency: int = 16
     seed: int = 11
     workers: int = 1  # `ridehail serve --workers`
+    profile: bool = True  # py-spy on the API during a healthy open-loop window, at the end
+    out: Path = Path("bench-results")
 
 
 class _Phase:
@@ -117,6 +121,21 @@ async def _seed(redis_url: str, n: int, keys: Keys, seed: int) -> dict[str, Any]
         await client.aclose()
 
 
+def _profile(api_pid: int, port: int, requests: list[str], cfg: TripsConfig) -> Any:
+    """Where the API's CPU goes at the target rate with pricing healthy (py-spy, raw)."""
+    raw = cfg.out / "profile-trips.txt"
+    cfg.out.mkdir(parents=True, exist_ok=True)
+    progress(f"trips: profiling the API, pricing healthy, {cfg.rate:g}/s for {PROFILE_S:g}s")
+    with py_spy(api_pid, raw, "raw") as attached:
+        if not attached:
+            progress("  py-spy is not installed or cannot attach: no profile")
+            return None
+        tripload.gen(port, "open", requests, rate=cfg.rate, seconds=PROFILE_S)
+    summary = profiling.summarize(raw)
+    progress(f"  profile of trips ({summary['samples']} samples):\n{profiling.table(summary)}")
+    return summary
+
+
 def run_trips(redis_url: str, cfg: TripsConfig) -> dict[str, Any]:
     keys = Keys()
     progress(f"trips: seeding {cfg.drivers:,} available drivers")
@@ -125,8 +144,11 @@ def run_trips(redis_url: str, cfg: TripsConfig) -> dict[str, Any]:
     per_window = int(cfg.rate * window)
     opened = cfg.rounds * len(FAULTS) * (per_window + WARMUP)
     closed_n = max(500, min(50_000, int(0.8 * (cfg.drivers - opened)) // cfg.rounds))
-    progress(f"trips: writing {opened + closed_n * cfg.rounds:,} riders")
-    tokens = tripload.riders(redis_url, opened + closed_n * cfg.rounds, keys)
+    profiled = int(cfg.rate * PROFILE_S) if cfg.profile else 0
+    closed_n = max(1, min(closed_n, (cfg.drivers - opened - profiled) // cfg.rounds))
+    total = opened + closed_n * cfg.rounds + profiled
+    progress(f"trips: writing {total:,} riders")
+    tokens = tripload.riders(redis_url, total, keys)
     pending = iter(tripload.requests(tokens, random.Random(cfg.seed + 1)))
 
     def take(n: int) -> list[str]:
@@ -171,6 +193,7 @@ def run_trips(redis_url: str, cfg: TripsConfig) -> dict[str, Any]:
             progress(f"trips: closed loop, {cfg.concurrency} in flight, up to {closed_n:,} trips")
             measured(phases[MAX], "closed", take(closed_n), concurrency=cfg.concurrency,
                      seconds=window)  # fmt: skip
+        profile = _profile(api.pid, port, take(profiled), cfg) if cfg.profile else None
     sync.close()
     progress("trips: results")
     out = [phases[k].summary(1 if k in FAULTS else cfg.concurrency) for k in phases]
@@ -179,9 +202,10 @@ def run_trips(redis_url: str, cfg: TripsConfig) -> dict[str, Any]:
     progress(f"  {scan}")
     by = {p["label"]: p for p in out}
     return {
-        "config": asdict(cfg),
+        "config": {**asdict(cfg), "out": str(cfg.out)},
         "seeding": seeded,
         "phases": out,
         "down_minus_healthy_p99_ms": round(by["down"]["p99_ms"] - by["healthy"]["p99_ms"], 3),
         "bookings": scan,
+        "profile": profile,
     }
