@@ -223,7 +223,15 @@ async def test_429_and_5xx_from_the_service_are_retried_and_open_the_breaker(
     redis_client: aioredis.Redis, status: int
 ) -> None:
     async with pricing_service(fail_rate=1.0, fail_status=status) as pricing:
-        settings = pricing_settings(pricing.url, pricing_breaker_fail_max=3, pricing_max_attempts=3)
+        # Time enough for all three attempts even on a loaded machine: this test counts
+        # retries and failures; the deadline has a test of its own.
+        settings = pricing_settings(
+            pricing.url,
+            pricing_breaker_fail_max=3,
+            pricing_max_attempts=3,
+            pricing_deadline_s=5.0,
+            pricing_attempt_timeout_s=2.0,
+        )
         async with running_app(settings, redis_client) as app:
             rider = await register_rider(app.client)
             first = await fare_source(app.client, rider)
