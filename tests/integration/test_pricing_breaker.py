@@ -235,12 +235,17 @@ async def test_429_and_5xx_from_the_service_are_retried_and_open_the_breaker(
         async with running_app(settings, redis_client) as app:
             rider = await register_rider(app.client)
             first = await fare_source(app.client, rider)
+            tried = pricing.quotes
             state = await breaker_state(app.client)
             second = await fare_source(app.client, rider)
 
     assert (first, second) == ("fallback", "fallback")
     assert state == 2  # one trip request, three attempts, three failures: open
-    assert pricing.quotes == 3
+    # Retried, and no more than max_attempts. An attempt can fail before it reaches the
+    # service (a transport error, e.g. on a pooled connection): CI once saw three failures
+    # for two quotes, which still opens the breaker as it should.
+    assert 2 <= tried <= 3
+    assert pricing.quotes == tried  # the open breaker kept the second request away
 
 
 async def test_with_half_the_quotes_failing_retries_rescue_most_fares(
