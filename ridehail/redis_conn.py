@@ -85,6 +85,17 @@ def connect(
     return aioredis.Redis.from_pool(pool)
 
 
+def parse_nodes(nodes: str) -> list[tuple[str, int]]:
+    """`host:port,host:port,...` as pairs; ValueError names the first that is not one."""
+    pairs = []
+    for node in nodes.split(","):
+        host, _, port = node.strip().rpartition(":")
+        if not host or not port.isdigit() or not 0 < int(port) < 65_536:
+            raise ValueError(f"{node.strip()!r} is not host:port")
+        pairs.append((host, int(port)))
+    return pairs
+
+
 def connect_cluster(nodes: str, *, timeout_s: float, max_connections: int) -> aioredis.Redis:
     """redis-py's cluster client over `host:port,...` start nodes.
 
@@ -93,12 +104,8 @@ def connect_cluster(nodes: str, *, timeout_s: float, max_connections: int) -> ai
     the slot map, so ridehail carries on after the failover with no restart. Typed as a plain
     client: it offers the same commands, scripts, pipelines and locks that ridehail uses.
     """
-    startup = []
-    for node in nodes.split(","):
-        host, _, port = node.strip().rpartition(":")
-        startup.append(ClusterNode(host, int(port)))
     cluster = RedisCluster(
-        startup_nodes=startup,
+        startup_nodes=[ClusterNode(host, port) for host, port in parse_nodes(nodes)],
         socket_timeout=timeout_s,
         socket_connect_timeout=timeout_s,
         # Per node. The cluster client's pool does not wait for a free connection, so it is

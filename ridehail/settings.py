@@ -12,6 +12,7 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ratelimit.model import Limit
+from ridehail.redis_conn import parse_nodes
 
 PositiveSeconds = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 LIMIT_PATTERN = r"^[1-9][0-9]{0,6}/[0-9]{1,6}(\.[0-9]{1,3})?$"
@@ -231,10 +232,7 @@ class Settings(BaseSettings):
     def _cluster_nodes(cls, value: str | None) -> str | None:
         if value is None or value.strip() == "":
             return None
-        for node in value.split(","):
-            host, _, port = node.strip().rpartition(":")
-            if not host or not port.isdigit() or not 0 < int(port) < 65_536:
-                raise ValueError(f"{node.strip()!r} is not host:port")
+        parse_nodes(value)  # raises ValueError naming a bad node
         return value
 
     @property

@@ -89,6 +89,15 @@ def _wait_for_port(port: int, proc: subprocess.Popen[bytes], timeout_s: float = 
 @contextlib.contextmanager
 def running_ridehail(redis_url: str | None, *, workers: int = 1, **env: str) -> Iterator[str]:
     """`ridehail serve` as a real process on a free port; yields its base URL."""
+    with ridehail_process(redis_url, workers=workers, **env) as (base, _):
+        yield base
+
+
+@contextlib.contextmanager
+def ridehail_process(
+    redis_url: str | None, *, workers: int = 1, **env: str
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """`ridehail serve` on a free port: its base URL and its process (for a test to kill)."""
     port = free_port()
     environment = {**os.environ, "RIDEHAIL_ADMIN_TOKEN": ADMIN_TOKEN, **env}
     environment.pop("REDIS_URL", None)
@@ -115,14 +124,15 @@ def running_ridehail(redis_url: str | None, *, workers: int = 1, **env: str) -> 
             if time.monotonic() > deadline:
                 raise RuntimeError("ridehail serve did not become healthy")
             time.sleep(0.1)
-        yield base
+        yield base, proc
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        if proc.poll() is None:  # the test may have killed it
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
         log.close()
 
 

@@ -20,7 +20,7 @@ from ridehail.sim.agents import Tuning
 from ridehail.sim.runner import RunConfig, Simulation
 
 
-def _port_free(port: int) -> bool:
+def port_free(port: int) -> bool:
     with socket.socket() as s:
         s.setsockopt(
             socket.SOL_SOCKET, socket.SO_REUSEADDR, 1
@@ -66,7 +66,7 @@ def run_demo(
     scenario: str, seed: int,
 ) -> int:  # fmt: skip
     for p in (port, pricing_port):
-        if not _port_free(p):
+        if not port_free(p):
             print(f"ridehail demo: port {p} is taken; choose others with --port / --pricing-port",
                   file=sys.stderr)  # fmt: skip
             return 2

@@ -4,16 +4,9 @@ offer and dispatch the trip on, over one real redis-server."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import os
 import secrets
 import signal
 import subprocess
-import sys
-import tempfile
-import time
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -29,50 +22,12 @@ from tests.integration.trip_helpers import (
     trip_events,
     wait_until,
 )
-from tests.support import ADMIN_TOKEN, free_port
+from tests.support import ADMIN_TOKEN, ridehail_process
 
 pytestmark = [pytest.mark.e2e, pytest.mark.real_redis, pytest.mark.timeout(90)]
 
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 DROPOFF = offset(HELSINKI, 3_000, 2_000)
-
-
-@contextlib.contextmanager
-def killable_ridehail(redis_url: str, **env: str) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    """`ridehail serve` on a free port: its base URL and its process, for the test to kill."""
-    port = free_port()
-    environment = {**os.environ, "RIDEHAIL_ADMIN_TOKEN": ADMIN_TOKEN, **env}
-    environment["REDIS_URL"] = redis_url
-    ridehail = Path(sys.executable).with_name("ridehail")
-    log = tempfile.TemporaryFile()  # noqa: SIM115 - closed in the finally below
-    proc = subprocess.Popen(
-        [str(ridehail), "serve", "--port", str(port)],
-        env=environment,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            if proc.poll() is not None:
-                log.seek(0)
-                raise RuntimeError(f"ridehail serve exited:\n{log.read().decode()[-3000:]}")
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{base}/healthz", timeout=0.5).status_code == 200:
-                    break
-            assert time.monotonic() < deadline, "ridehail serve did not become healthy"
-            time.sleep(0.1)
-        yield base, proc
-    finally:
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-        log.close()
 
 
 def kill(proc: subprocess.Popen[bytes]) -> None:
@@ -141,8 +96,8 @@ async def test_an_offer_made_by_a_killed_process_is_expired_and_redispatched_by_
 ) -> None:
     prefix = "e" + secrets.token_hex(4)
     with (
-        killable_ridehail(redis_url, **settings_env(prefix)) as (first, first_proc),
-        killable_ridehail(redis_url, **settings_env(prefix)) as (second, _),
+        ridehail_process(redis_url, **settings_env(prefix)) as (first, first_proc),
+        ridehail_process(redis_url, **settings_env(prefix)) as (second, _),
     ):
         async with (
             httpx.AsyncClient(base_url=first, timeout=10) as api_1,
@@ -195,8 +150,8 @@ async def test_a_process_killed_amid_a_burst_of_requests_leaves_every_driver_fre
     prefix = "e" + secrets.token_hex(4)
     redis = aioredis.Redis.from_url(redis_url)
     with (
-        killable_ridehail(redis_url, **settings_env(prefix)) as (first, first_proc),
-        killable_ridehail(redis_url, **settings_env(prefix)) as (second, _),
+        ridehail_process(redis_url, **settings_env(prefix)) as (first, first_proc),
+        ridehail_process(redis_url, **settings_env(prefix)) as (second, _),
     ):
         async with (
             httpx.AsyncClient(base_url=first, timeout=10) as api_1,

@@ -12,6 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from ridehail.sim.demo import port_free
 from tests.support import free_port, running_ridehail
 
 pytestmark = pytest.mark.e2e
@@ -57,20 +58,6 @@ def _wait_for(url: str, timeout_s: float = 30) -> None:
     raise AssertionError(f"{url} never answered 200")
 
 
-def _port_is_free(port: int) -> bool:
-    import socket
-
-    with socket.socket() as s:
-        s.setsockopt(
-            socket.SOL_SOCKET, socket.SO_REUSEADDR, 1
-        )  # as servers bind: TIME_WAIT is fine
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
 @pytest.mark.parametrize("stop", ["duration", "ctrl-c"])
 def test_the_demo_serves_the_dashboard_and_the_api_and_stops_cleanly(stop: str) -> None:
     port, pricing_port = free_port(), free_port()
@@ -92,5 +79,5 @@ def test_the_demo_serves_the_dashboard_and_the_api_and_stops_cleanly(stop: str) 
             proc.wait()
     assert proc.returncode == 0, err[-2000:]
     assert f"http://127.0.0.1:{port}/#token=" in out  # the dashboard URL was printed
-    assert _port_is_free(port)
-    assert _port_is_free(pricing_port)
+    assert port_free(port)
+    assert port_free(pricing_port)
