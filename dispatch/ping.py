@@ -18,6 +18,7 @@ from fastapi import HTTPException, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from pydantic import TypeAdapter, ValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from dispatch.model import LocationUpdate, is_too_far_in_future, to_epoch_ms
 from dispatch.schemas import DriverId, LocationIn, offer_public
@@ -109,7 +110,12 @@ _MISSING = object()
 
 async def _json_body(request: Request) -> Any:
     """The body as FastAPI reads a JSON body: `_MISSING` when empty, bytes when not JSON."""
-    raw = await request.body()
+    try:
+        raw = await request.body()
+    except StarletteHTTPException:
+        raise  # the edge's body limit (413)
+    except Exception as exc:  # the client went away mid-body, as FastAPI answers it
+        raise HTTPException(400, "There was an error parsing the body") from exc
     if not raw:
         return _MISSING
     content_type = request.headers.get("content-type")

@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
+from fastapi import FastAPI
 
 from ridehail.settings import Settings
 from tests.conftest import ROOMY_RATE_LIMITS, make_settings
@@ -208,3 +209,36 @@ async def test_an_oversized_body_is_the_same_problem_whether_declared_or_streame
     assert (declared.status_code, streamed.status_code) == (413, 413)
     assert declared.json()["type"] == streamed.json()["type"]
     assert declared.json()["title"] == streamed.json()["title"]
+
+
+async def test_a_ping_whose_client_leaves_mid_body_is_a_400_not_a_logged_500(
+    app: FastAPI, caplog: pytest.LogCaptureFixture
+) -> None:
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "PUT",
+        "scheme": "http",
+        "path": "/v1/drivers/drv_0123456789abcdef/location",
+        "raw_path": b"/v1/drivers/drv_0123456789abcdef/location",
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"content-type", b"application/json"), (b"content-length", b"40")],
+        "client": ("127.0.0.1", 50000),
+        "server": ("127.0.0.1", 8000),
+    }
+    parts = iter([{"type": "http.request", "body": b'{"lat": 60.1', "more_body": True}])
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return next(parts, {"type": "http.disconnect"})
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    await app(scope, receive, send)
+
+    assert sent[0]["type"] == "http.response.start"
+    assert sent[0]["status"] == 400
+    assert not [r for r in caplog.records if r.getMessage() == "unhandled error"]
